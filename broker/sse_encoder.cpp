@@ -1,0 +1,60 @@
+#include "broker/sse_encoder.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace herald::sse {
+
+std::string encode_event(std::uint64_t id, std::string_view type, std::string_view data) {
+  std::string out;
+  out.reserve(data.size() + type.size() + 40);
+  out += "id: ";
+  out += std::to_string(id);
+  out += '\n';
+  if (!type.empty()) {
+    out += "event: ";
+    out += type;
+    out += '\n';
+  }
+  // Per the spec CR, LF and CRLF each end a line; every line becomes its own data field
+  // so nothing in the data can start a new field or end the event early.
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t end = data.find_first_of("\r\n", start);
+    out += "data: ";
+    out.append(data.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    out += '\n';
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+    if (data[end] == '\r' && start < data.size() && data[start] == '\n') ++start;
+  }
+  out += '\n';
+  return out;
+}
+
+std::string encode_stream_open(std::uint64_t retry_ms) {
+  return "retry: " + std::to_string(retry_ms) + "\n: connected\n\n";
+}
+
+std::string encode_comment(std::string_view text) {
+  std::string out = ": ";
+  out += text;
+  out += "\n\n";
+  return out;
+}
+
+std::string encode_truncated_notice(const std::vector<std::string>& topics, std::string_view last_event_id) {
+  nlohmann::json body = {{"topics", topics}, {"last_event_id", std::string(last_event_id)}};
+  // dump() with replacement never throws on invalid UTF-8 from a client's header.
+  std::string out = "event: ";
+  out += truncated_event_type;
+  out += "\ndata: ";
+  out += body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  out += "\n\n";
+  return out;
+}
+
+bool valid_event_type(std::string_view type) {
+  return type.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+}  // namespace herald::sse

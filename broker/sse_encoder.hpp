@@ -1,0 +1,28 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace herald::sse {
+
+/// Event type of the notice sent before a replay that history no longer fully covers.
+inline constexpr std::string_view truncated_event_type = "herald-history-truncated";
+
+/// Encodes one event as an SSE frame. `data` is split on CR, LF and CRLF into one
+/// `data:` line each; `type` must already be free of CR, LF and NUL (see valid_event_type).
+std::string encode_event(std::uint64_t id, std::string_view type, std::string_view data);
+
+/// The bytes that open every stream: the reconnect delay and a comment.
+std::string encode_stream_open(std::uint64_t retry_ms);
+
+/// A comment frame; `text` must not contain CR or LF.
+std::string encode_comment(std::string_view text);
+
+/// The history-truncated notice (no id line, so the client's last event id stays put).
+std::string encode_truncated_notice(const std::vector<std::string>& topics, std::string_view last_event_id);
+
+/// True when `type` may be sent as an `event:` field: no CR, LF or NUL.
+bool valid_event_type(std::string_view type);
+
+}  // namespace herald::sse

@@ -1,0 +1,49 @@
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace herald {
+
+using Millis = std::chrono::milliseconds;
+
+/// Every setting of the server, with its default. Filled once at startup by
+/// load_settings() and read-only afterwards.
+struct Settings {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 8080;
+  unsigned threads = 0;  ///< 0: one per core
+  std::size_t history_size = 1000;
+  Millis history_max_age{0};  ///< 0: no age limit
+  Millis heartbeat_interval{15000};
+  Millis retry{3000};
+  std::size_t max_connections = 10000;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_pending_bytes = 1024 * 1024;
+  std::size_t max_topics_per_subscription = 64;
+  Millis header_timeout{10000};
+  Millis body_timeout{30000};
+  Millis idle_timeout{60000};
+  std::vector<std::string> cors_origins{"*"};
+  std::string log_level = "info";
+
+  unsigned effective_threads() const;
+};
+
+/// A setting that could not be used; the message names the setting.
+struct SettingsError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// "250ms", "15s", "2m", "1h", or a bare number of seconds.
+Millis parse_duration(std::string_view text);
+std::string format_duration(Millis value);
+/// Bytes, or with a k/K/KB/KiB or m/M/MB/MiB suffix (powers of 1024).
+std::size_t parse_size(std::string_view text);
+
+}  // namespace herald

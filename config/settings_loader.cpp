@@ -1,0 +1,244 @@
+#include "config/settings_loader.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+namespace herald {
+namespace {
+
+/// One setting: its name (the flag without dashes; the JSON key and HERALD_ variable are
+/// derived from it), what it means, and how to read and show it.
+struct Option {
+  std::string name;
+  std::string help;
+  std::function<void(Settings&, std::string_view)> parse;  // throws std::exception on bad input
+  std::function<std::string(const Settings&)> show;
+};
+
+std::uint64_t parse_uint(std::string_view text, std::uint64_t min, std::uint64_t max) {
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size()) throw std::invalid_argument("not a whole number");
+  if (n < min || n > max)
+    throw std::invalid_argument("must be between " + std::to_string(min) + " and " + std::to_string(max));
+  return n;
+}
+
+template <typename T>
+Option number(std::string name, std::string help, T Settings::*field, std::uint64_t min, std::uint64_t max) {
+  return {std::move(name), std::move(help),
+          [=](Settings& s, std::string_view v) { s.*field = static_cast<T>(parse_uint(v, min, max)); },
+          [=](const Settings& s) { return std::to_string(s.*field); }};
+}
+
+Option size(std::string name, std::string help, std::size_t Settings::*field, std::size_t min) {
+  return {std::move(name), std::move(help),
+          [=](Settings& s, std::string_view v) {
+            std::size_t n = parse_size(v);
+            if (n < min) throw std::invalid_argument("must be at least " + std::to_string(min) + " bytes");
+            s.*field = n;
+          },
+          [=](const Settings& s) { return std::to_string(s.*field); }};
+}
+
+Option duration(std::string name, std::string help, Millis Settings::*field, Millis min) {
+  return {std::move(name), std::move(help),
+          [=](Settings& s, std::string_view v) {
+            Millis d = parse_duration(v);
+            if (d < min) throw std::invalid_argument("must be at least " + format_duration(min));
+            s.*field = d;
+          },
+          [=](const Settings& s) { return format_duration(s.*field); }};
+}
+
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view item = text.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    start = end + 1;
+  }
+  return out;
+}
+
+const std::vector<Option>& options() {
+  static const std::vector<Option> all = {
+      {"host", "address to listen on (0.0.0.0, ::, 127.0.0.1, ...)",
+       [](Settings& s, std::string_view v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         s.host = v;
+       },
+       [](const Settings& s) { return s.host; }},
+      number("port", "TCP port to listen on (0 picks a free one)", &Settings::port, 0, 65535),
+      number("threads", "I/O threads (0: one per core)", &Settings::threads, 0, 1024),
+      number("history-size", "events kept per topic for replay", &Settings::history_size, 1, 10'000'000),
+      duration("history-max-age", "drop events older than this from history (0: keep until displaced)",
+               &Settings::history_max_age, Millis(0)),
+      duration("heartbeat-interval", "send a comment on streams idle this long", &Settings::heartbeat_interval,
+               Millis(10)),
+      duration("retry", "reconnect delay announced to clients (the SSE retry field)", &Settings::retry, Millis(0)),
+      number("max-connections", "open connections at most; extra ones get 503", &Settings::max_connections, 1,
+             10'000'000),
+      size("max-header-bytes", "request line and headers at most (431 beyond)", &Settings::max_header_bytes, 256),
+      size("max-body-bytes", "request body at most (413 beyond)", &Settings::max_body_bytes, 1),
+      size("max-pending-bytes", "unsent bytes per stream before the slow client is disconnected",
+           &Settings::max_pending_bytes, 1024),
+      number("max-topics-per-subscription", "topics one /events request may list", &Settings::max_topics_per_subscription,
+             1, 100'000),
+      duration("header-timeout", "time allowed to send a request's headers (408 beyond)", &Settings::header_timeout,
+               Millis(10)),
+      duration("body-timeout", "time allowed to send a request's body after its headers", &Settings::body_timeout,
+               Millis(10)),
+      duration("idle-timeout", "keep-alive connections idle this long between requests are closed",
+               &Settings::idle_timeout, Millis(10)),
+      {"cors-origins", "origins allowed by CORS, comma separated, or *",
+       [](Settings& s, std::string_view v) {
+         auto list = split_list(v);
+         if (list.empty()) throw std::invalid_argument("must list at least one origin, or *");
+         s.cors_origins = std::move(list);
+       },
+       [](const Settings& s) {
+         std::string out;
+         for (const auto& o : s.cors_origins) out += (out.empty() ? "" : ",") + o;
+         return out;
+       }},
+      {"log-level", "trace, debug, info, warn, error or off",
+       [](Settings& s, std::string_view v) {
+         static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+         for (const char* l : levels)
+           if (v == l) {
+             s.log_level = v;
+             return;
+           }
+         throw std::invalid_argument("must be one of trace, debug, info, warn, error, off");
+       },
+       [](const Settings& s) { return s.log_level; }},
+  };
+  return all;
+}
+
+std::string env_name(const std::string& name) {
+  std::string out = "HERALD_";
+  for (char c : name) out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string json_key(const std::string& name) {
+  std::string out = name;
+  for (char& c : out)
+    if (c == '-') c = '_';
+  return out;
+}
+
+void apply(Settings& s, const Option& o, std::string_view value, const std::string& source) {
+  try {
+    o.parse(s, value);
+  } catch (const std::exception& e) {
+    throw SettingsError("invalid " + o.name + " '" + std::string(value) + "' from " + source + ": " + e.what());
+  }
+}
+
+void apply_file(Settings& s, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw SettingsError("config: cannot read '" + path + "'");
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw SettingsError("config: '" + path + "' is not valid JSON: " + e.what());
+  }
+  if (!doc.is_object()) throw SettingsError("config: '" + path + "' must hold a JSON object");
+  for (auto& [key, value] : doc.items()) {
+    const Option* found = nullptr;
+    for (const Option& o : options())
+      if (json_key(o.name) == key || o.name == key) found = &o;
+    if (!found) throw SettingsError("config: unknown setting '" + key + "' in " + path);
+    std::string text;
+    if (value.is_string()) text = value.get<std::string>();
+    else if (value.is_number_unsigned()) text = std::to_string(value.get<std::uint64_t>());
+    else if (value.is_array()) {
+      for (const auto& item : value) {
+        if (!item.is_string()) throw SettingsError("invalid " + found->name + " in " + path + ": list items must be strings");
+        text += (text.empty() ? "" : ",") + item.get<std::string>();
+      }
+    } else
+      throw SettingsError("invalid " + found->name + " in " + path + ": expected a string or a non-negative number");
+    apply(s, *found, text, path);
+  }
+}
+
+}  // namespace
+
+LoadedSettings load_settings(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  LoadedSettings out;
+
+  // Flags are read first (so --help and --config are known) but applied last.
+  std::vector<std::pair<const Option*, std::string>> flags;
+  std::string config_path;
+  if (auto it = env.find("HERALD_CONFIG"); it != env.end()) config_path = it->second;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      out.help = true;
+      return out;
+    }
+    if (arg.rfind("--", 0) != 0) throw SettingsError("unexpected argument '" + arg + "' (see --help)");
+    std::string name = arg.substr(2), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+      has_value = true;
+    }
+    if (!has_value) {
+      if (i + 1 >= args.size()) throw SettingsError("--" + name + " needs a value");
+      value = args[++i];
+    }
+    if (name == "config") {
+      config_path = value;
+      continue;
+    }
+    const Option* found = nullptr;
+    for (const Option& o : options())
+      if (o.name == name) found = &o;
+    if (!found) throw SettingsError("unknown option '--" + name + "' (see --help)");
+    flags.emplace_back(found, value);
+  }
+
+  if (!config_path.empty()) apply_file(out.settings, config_path);
+  for (const Option& o : options())
+    if (auto it = env.find(env_name(o.name)); it != env.end()) apply(out.settings, o, it->second, env_name(o.name));
+  for (auto& [o, value] : flags) apply(out.settings, *o, value, "--" + o->name);
+  return out;
+}
+
+std::string settings_help() {
+  std::ostringstream out;
+  out << "Usage: herald [--config FILE] [--SETTING VALUE ...]\n\n"
+         "Herald broadcasts published events to browsers over Server-Sent Events.\n"
+         "Settings come from defaults < JSON file (--config, HERALD_CONFIG) < environment < flags.\n"
+         "Durations: 250ms, 15s, 2m, 1h (a bare number is seconds). Sizes: bytes, or 64k, 1m.\n\n";
+  Settings defaults;
+  for (const Option& o : options()) {
+    out << "  --" << o.name << " (" << env_name(o.name) << ", \"" << json_key(o.name) << "\")\n"
+        << "      " << o.help << " [default: " << o.show(defaults) << "]\n";
+  }
+  out << "  --config FILE (HERALD_CONFIG)\n      JSON object of settings, keys as above\n"
+         "  --help\n      this text\n";
+  return out.str();
+}
+
+nlohmann::json settings_to_json(const Settings& settings) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const Option& o : options()) out[json_key(o.name)] = o.show(settings);
+  return out;
+}
+
+}  // namespace herald

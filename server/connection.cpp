@@ -1,0 +1,132 @@
+#include "server/connection.hpp"
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/http_response.hpp"
+#include "server/request_parser.hpp"
+#include "server/shard.hpp"
+
+namespace herald {
+
+namespace {
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+}
+
+Connection::Connection(Shard& shard, const Settings& settings, const RequestRouter& router,
+                       asio::ip::tcp::socket socket, ConnectionSlot slot)
+    : shard_(shard), settings_(settings), router_(router), socket_(std::move(socket)), slot_guard_(std::move(slot)) {}
+
+void Connection::check_deadline(Clock::time_point now) {
+  if (now < deadline_ || timed_out_) return;
+  timed_out_ = true;
+  std::error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void Connection::close() {
+  timed_out_ = false;
+  deadline_ = Clock::time_point::min();
+  std::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.cancel(ignored);
+}
+
+asio::awaitable<bool> Connection::send(std::string bytes) {
+  deadline_ = Clock::now() + settings_.idle_timeout;  // a reader too slow to take a reply
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), use_tuple);
+  co_return !ec;
+}
+
+asio::awaitable<void> Connection::linger() {
+  // Closing a socket with unread input sends a reset, which can destroy the reply before the
+  // client reads it. Half-close, then drain briefly until the client closes too.
+  std::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  deadline_ = Clock::now() + std::min<Clock::duration>(settings_.header_timeout, std::chrono::seconds(2));
+  for (std::size_t drained = 0; drained < 1024 * 1024;) {
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buffer_), use_tuple);
+    if (ec) break;
+    drained += n;
+  }
+}
+
+asio::awaitable<void> Connection::run() {
+  auto self = shared_from_this();
+  shard_.add_connection(this);
+  struct Unregister {
+    Shard& shard;
+    Connection* c;
+    ~Unregister() { shard.remove_connection(c); }
+  } unregister{shard_, this};
+
+  RequestParser parser({settings_.max_header_bytes, settings_.max_body_bytes});
+  std::string buffer;
+  bool first = true;
+  for (;;) {
+    // Phases of one request, each with its own deadline: idle between keep-alive requests,
+    // then the header block, then the body.
+    enum class Phase { idle, headers, body } phase = first ? Phase::headers : Phase::idle;
+    deadline_ = Clock::now() + (first ? settings_.header_timeout : settings_.idle_timeout);
+    bool sent_continue = false;
+    RequestParser::State state = RequestParser::State::need_more;
+    for (;;) {
+      if (!buffer.empty()) {
+        std::size_t used = 0;
+        state = parser.feed(buffer, used);
+        buffer.erase(0, used);
+        if (state != RequestParser::State::need_more) break;
+      }
+      if (phase == Phase::idle && parser.started()) {
+        phase = Phase::headers;
+        deadline_ = Clock::now() + settings_.header_timeout;
+      }
+      if (phase != Phase::body && parser.headers_complete()) {
+        phase = Phase::body;
+        deadline_ = Clock::now() + settings_.body_timeout;
+        if (parser.expects_continue() && !sent_continue) {
+          sent_continue = true;
+          if (!co_await send("HTTP/1.1 100 Continue\r\n\r\n")) co_return;
+        }
+      }
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buffer_), use_tuple);
+      if (ec) {
+        if (timed_out_ && phase != Phase::idle) {
+          HttpResponse r = json_error(408, phase == Phase::body ? "timed out waiting for the request body"
+                                                                : "timed out waiting for the request headers");
+          r.close = true;
+          timed_out_ = false;
+          co_await send(r.to_string(false));
+        }
+        co_return;
+      }
+      buffer.append(read_buffer_.data(), n);
+    }
+
+    if (state == RequestParser::State::error) {
+      HttpResponse r = json_error(parser.error_status(), parser.error_message());
+      r.close = true;
+      spdlog::debug("bad request: {} {}", parser.error_status(), parser.error_message());
+      if (co_await send(r.to_string(parser.request().http10()))) co_await linger();
+      co_return;
+    }
+
+    RouteResult result = router_.route(parser.request());
+    if (auto* stream = std::get_if<StreamRequest>(&result)) {
+      shard_.open_stream(std::move(socket_), std::move(slot_guard_), std::move(*stream));
+      co_return;
+    }
+    auto& response = std::get<HttpResponse>(result);
+    if (!co_await send(response.to_string(parser.request().http10()))) co_return;
+    if (response.close) {
+      co_await linger();
+      co_return;
+    }
+    parser.next();
+    first = false;
+  }
+}
+
+}  // namespace herald

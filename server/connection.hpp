@@ -1,0 +1,48 @@
+#pragma once
+#include <array>
+#include <memory>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "broker/event.hpp"
+#include "config/settings.hpp"
+#include "server/connection_slot.hpp"
+#include "server/request_router.hpp"
+
+namespace herald {
+
+class Shard;
+
+/// An accepted connection while it speaks plain HTTP: reads requests (keep-alive and
+/// pipelining), answers them, and hands its socket to a StreamSession when a request opens
+/// a stream. Lives on its shard's thread. Deadlines are enforced by the shard's timer
+/// through check_deadline(), not by a timer per connection.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Shard& shard, const Settings& settings, const RequestRouter& router, asio::ip::tcp::socket socket,
+             ConnectionSlot slot);
+
+  asio::awaitable<void> run();
+  /// Cancels the pending read when the current phase's deadline has passed.
+  void check_deadline(Clock::time_point now);
+  /// Cancels pending work; the connection closes (shutdown).
+  void close();
+
+  std::size_t slot_ = 0;  ///< position in the shard's connection list
+
+ private:
+  asio::awaitable<bool> send(std::string bytes);
+  asio::awaitable<void> linger();
+
+  Shard& shard_;
+  const Settings& settings_;
+  const RequestRouter& router_;
+  asio::ip::tcp::socket socket_;
+  ConnectionSlot slot_guard_;
+  Clock::time_point deadline_;
+  bool timed_out_ = false;
+  std::array<char, 4096> read_buffer_;
+};
+
+}  // namespace herald

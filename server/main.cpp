@@ -1,0 +1,91 @@
+// Wires settings, logging and the server together, and turns SIGINT/SIGTERM into a
+// graceful stop.
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <sys/resource.h>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "config/settings_loader.hpp"
+#include "server/server.hpp"
+
+extern char** environ;
+
+namespace {
+
+std::map<std::string, std::string> environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string entry = *e;
+    if (entry.rfind("HERALD_", 0) != 0) continue;
+    auto eq = entry.find('=');
+    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+void raise_file_limit() {
+  // Every connection is a file descriptor; take all the kernel allows us.
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  herald::LoadedSettings loaded;
+  try {
+    loaded = herald::load_settings(std::vector<std::string>(argv + 1, argv + argc), environment());
+  } catch (const herald::SettingsError& e) {
+    std::fprintf(stderr, "herald: %s\n", e.what());
+    return 2;
+  }
+  if (loaded.help) {
+    std::fputs(herald::settings_help().c_str(), stdout);
+    return 0;
+  }
+  const herald::Settings& settings = loaded.settings;
+
+  auto logger = spdlog::stderr_color_mt("herald");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(settings.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  // Block the stop signals in every thread; main waits for them with sigwait below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_file_limit();
+
+  herald::Server server(settings);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {}:{}: {}", settings.host, settings.port, e.what());
+    return 1;
+  }
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  spdlog::info("herald listening on {}:{} with {} threads (open files limit {}); settings {}", settings.host,
+               server.port(), settings.effective_threads(), static_cast<unsigned long long>(files.rlim_cur),
+               herald::settings_to_json(settings).dump());
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  spdlog::info("{} received: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  server.stop();
+  server.wait();
+  spdlog::info("stopped");
+  return 0;
+}

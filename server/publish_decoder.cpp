@@ -1,0 +1,123 @@
+#include "server/publish_decoder.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "broker/sse_encoder.hpp"
+#include "broker/topic_name.hpp"
+
+namespace herald {
+namespace {
+
+using Result = std::variant<DecodedPublish, PublishError>;
+
+std::string media_type(std::string_view content_type) {
+  std::string_view t = content_type.substr(0, content_type.find(';'));
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  std::string out(t);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Checks topics and type, removing repeated topics; returns an error message or "".
+std::string validate(Message& m) {
+  if (m.topics.empty()) return "missing topic";
+  for (const std::string& t : m.topics)
+    if (!valid_topic_name(t))
+      return "invalid topic: names are 1 to 256 bytes with no spaces or control characters";
+  std::sort(m.topics.begin(), m.topics.end());
+  m.topics.erase(std::unique(m.topics.begin(), m.topics.end()), m.topics.end());
+  if (!sse::valid_event_type(m.type)) return "invalid event type: it must not contain CR, LF or NUL";
+  return {};
+}
+
+std::variant<Message, std::string> message_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return std::string("each event must be a JSON object");
+  Message m;
+  auto topic = j.find("topic");
+  if (topic == j.end()) return std::string("missing topic");
+  if (topic->is_string()) {
+    m.topics.push_back(topic->get<std::string>());
+  } else if (topic->is_array()) {
+    for (const auto& t : *topic) {
+      if (!t.is_string()) return std::string("topic must be a string or an array of strings");
+      m.topics.push_back(t.get<std::string>());
+    }
+  } else {
+    return std::string("topic must be a string or an array of strings");
+  }
+  if (auto data = j.find("data"); data != j.end()) {
+    // Strings go as they are; any other JSON value as compact JSON.
+    m.data = data->is_string() ? data->get<std::string>() : data->dump();
+  }
+  if (auto type = j.find("event"); type != j.end() && !type->is_null()) {
+    if (!type->is_string()) return std::string("event must be a string");
+    m.type = type->get<std::string>();
+  }
+  return m;
+}
+
+Result decode_json(std::string_view body) {
+  nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded()) return PublishError{400, "invalid JSON body"};
+  DecodedPublish out;
+  out.batch = doc.is_array();
+  if (out.batch && doc.empty()) return PublishError{400, "empty array: nothing to publish"};
+  auto add = [&](const nlohmann::json& j) -> std::string {
+    auto m = message_from_json(j);
+    if (auto* error = std::get_if<std::string>(&m)) return *error;
+    out.messages.push_back(std::move(std::get<Message>(m)));
+    return validate(out.messages.back());
+  };
+  if (out.batch) {
+    for (std::size_t i = 0; i < doc.size(); ++i)
+      if (auto error = add(doc[i]); !error.empty())
+        return PublishError{400, "event " + std::to_string(i) + ": " + error};
+  } else if (auto error = add(doc); !error.empty()) {
+    return PublishError{400, error};
+  }
+  return out;
+}
+
+Result decode_form(std::string_view body) {
+  auto params = parse_query(body);
+  if (!params) return PublishError{400, "malformed form body"};
+  Message m;
+  for (auto& [key, value] : *params) {
+    if (key == "topic") m.topics.push_back(value);
+    else if (key == "data") m.data = value;
+    else if (key == "event") m.type = value;
+  }
+  if (auto error = validate(m); !error.empty()) return PublishError{400, error};
+  DecodedPublish out;
+  out.messages.push_back(std::move(m));
+  return out;
+}
+
+}  // namespace
+
+Result decode_publish(std::string_view content_type, const QueryParams& query, std::string_view body) {
+  Message url_message;
+  for (const auto& [key, value] : query) {
+    if (key == "topic") url_message.topics.push_back(value);
+    else if (key == "event") url_message.type = value;
+  }
+  if (!url_message.topics.empty()) {
+    url_message.data = body;
+    if (auto error = validate(url_message); !error.empty()) return PublishError{400, error};
+    DecodedPublish out;
+    out.messages.push_back(std::move(url_message));
+    return out;
+  }
+  std::string type = media_type(content_type);
+  if (type == "application/json") return decode_json(body);
+  if (type == "application/x-www-form-urlencoded") return decode_form(body);
+  if (type.empty()) return PublishError{400, "missing topic: put ?topic= in the URL or send JSON or a form"};
+  return PublishError{415, "unsupported content type '" + type +
+                               "': send application/json, application/x-www-form-urlencoded, or put ?topic= in the URL"};
+}
+
+}  // namespace herald

@@ -1,0 +1,135 @@
+#include "server/request_parser.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace herald {
+
+namespace {
+RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+}  // namespace
+
+RequestParser::RequestParser(Limits limits) : limits_(limits) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = on_message_begin;
+  settings_.on_url = on_url;
+  settings_.on_header_field = on_header_field;
+  settings_.on_header_value = on_header_value;
+  settings_.on_headers_complete = on_headers_complete;
+  settings_.on_body = on_body;
+  settings_.on_message_complete = on_message_complete;
+  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  parser_.data = this;
+}
+
+void RequestParser::next() {
+  request_ = HttpRequest{};
+  started_ = headers_complete_ = message_complete_ = in_value_ = false;
+  header_bytes_ = 0;
+}
+
+bool RequestParser::expects_continue() const {
+  const std::string* expect = request_.header("expect");
+  return headers_complete_ && expect && lower(*expect) == "100-continue";
+}
+
+RequestParser::State RequestParser::fail(int status, std::string message) {
+  error_status_ = status;
+  error_message_ = std::move(message);
+  return State::error;
+}
+
+RequestParser::State RequestParser::feed(std::string_view data, std::size_t& consumed) {
+  consumed = 0;
+  if (error_status_) return State::error;
+  // After the pause at the end of the headers, run once more even with no bytes left: a
+  // request without a body completes without consuming input.
+  bool resumed = false;
+  while (consumed < data.size() || resumed) {
+    resumed = false;
+    const char* begin = data.data() + consumed;
+    bool in_headers = !headers_complete_;
+    std::size_t len = data.size() - consumed;
+    llhttp_errno_t err = llhttp_execute(&parser_, begin, len);
+    std::size_t used = len;
+    if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+      used = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - begin);
+      if (err == HPE_PAUSED_UPGRADE) llhttp_resume_after_upgrade(&parser_);
+      else llhttp_resume(&parser_);
+      resumed = !message_complete_;
+    } else if (err != HPE_OK) {
+      if (error_status_) return State::error;  // a limit set it from a callback
+      return fail(400, std::string("malformed request: ") + llhttp_get_error_reason(&parser_));
+    }
+    if (in_headers) header_bytes_ += used;
+    consumed += used;
+    if (header_bytes_ > limits_.max_header_bytes) return fail(431, "request header block too large");
+    if (message_complete_) return State::complete;
+  }
+  return State::need_more;
+}
+
+int RequestParser::on_message_begin(llhttp_t* p) {
+  self(p).started_ = true;
+  return 0;
+}
+
+int RequestParser::on_url(llhttp_t* p, const char* at, std::size_t len) {
+  self(p).request_.target.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t len) {
+  auto& s = self(p);
+  if (s.in_value_ || s.request_.headers.empty()) {
+    s.request_.headers.emplace_back();
+    s.in_value_ = false;
+  }
+  for (std::size_t i = 0; i < len; ++i)
+    s.request_.headers.back().first += static_cast<char>(std::tolower(static_cast<unsigned char>(at[i])));
+  return 0;
+}
+
+int RequestParser::on_header_value(llhttp_t* p, const char* at, std::size_t len) {
+  auto& s = self(p);
+  s.in_value_ = true;
+  s.request_.headers.back().second.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_headers_complete(llhttp_t* p) {
+  auto& s = self(p);
+  auto& r = s.request_;
+  r.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
+  r.version_major = llhttp_get_http_major(p);
+  r.version_minor = llhttp_get_http_minor(p);
+  r.keep_alive = llhttp_should_keep_alive(p) != 0;
+  s.headers_complete_ = true;
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > s.limits_.max_body_bytes) {
+    s.fail(413, "request body too large");
+    return -1;
+  }
+  // Pause so feed() learns exactly where the header block ended, for the header limit.
+  return HPE_PAUSED;
+}
+
+int RequestParser::on_body(llhttp_t* p, const char* at, std::size_t len) {
+  auto& s = self(p);
+  if (s.request_.body.size() + len > s.limits_.max_body_bytes) {
+    s.fail(413, "request body too large");
+    return -1;
+  }
+  s.request_.body.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_message_complete(llhttp_t* p) {
+  self(p).message_complete_ = true;
+  return HPE_PAUSED;  // one request at a time: pipelined bytes wait in the caller's buffer
+}
+
+}  // namespace herald

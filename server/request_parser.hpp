@@ -1,0 +1,66 @@
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <llhttp.h>
+
+#include "server/http_request.hpp"
+
+namespace herald {
+
+/// Incremental HTTP/1.x request parser over llhttp. Does no I/O: feed it bytes as they
+/// arrive and it answers need-more, complete (one request, with how many bytes it used, so
+/// pipelined requests stay in the caller's buffer) or error (with the status to answer).
+/// Enforces the header-block and body limits as the bytes arrive.
+class RequestParser {
+ public:
+  struct Limits {
+    std::size_t max_header_bytes = 16 * 1024;
+    std::size_t max_body_bytes = 1024 * 1024;
+  };
+  enum class State { need_more, complete, error };
+
+  explicit RequestParser(Limits limits);
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  /// Parses from `data`, stopping after one complete request. `consumed` is set to the bytes
+  /// used; the rest belongs to the next request.
+  State feed(std::string_view data, std::size_t& consumed);
+
+  /// Prepares for the next request on the same connection (after `complete`).
+  void next();
+
+  HttpRequest& request() { return request_; }
+  bool started() const { return started_; }
+  bool headers_complete() const { return headers_complete_; }
+  /// True once the headers asked for "Expect: 100-continue".
+  bool expects_continue() const;
+  int error_status() const { return error_status_; }
+  const std::string& error_message() const { return error_message_; }
+
+ private:
+  static int on_message_begin(llhttp_t* p);
+  static int on_url(llhttp_t* p, const char* at, std::size_t len);
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t len);
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t len);
+  static int on_headers_complete(llhttp_t* p);
+  static int on_body(llhttp_t* p, const char* at, std::size_t len);
+  static int on_message_complete(llhttp_t* p);
+  State fail(int status, std::string message);
+
+  Limits limits_;
+  llhttp_settings_t settings_;
+  llhttp_t parser_;
+  HttpRequest request_;
+  bool started_ = false;
+  bool headers_complete_ = false;
+  bool message_complete_ = false;
+  bool in_value_ = false;
+  std::size_t header_bytes_ = 0;
+  int error_status_ = 0;
+  std::string error_message_;
+};
+
+}  // namespace herald

@@ -1,0 +1,140 @@
+#include "server/request_router.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+#include "broker/topic_name.hpp"
+#include "server/publish_decoder.hpp"
+#include "server/url.hpp"
+#include "server/web_assets.hpp"
+
+namespace herald {
+namespace {
+
+std::optional<std::uint64_t> parse_id(std::string_view text) {
+  std::uint64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return id;
+}
+
+HttpResponse method_not_allowed(std::string_view allow) {
+  HttpResponse r = json_error(405, "method not allowed");
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+}  // namespace
+
+RequestRouter::RequestRouter(const Settings& settings, Hub& hub) : settings_(settings), hub_(hub) {}
+
+void RequestRouter::add_cors(const HttpRequest& request, std::vector<std::pair<std::string, std::string>>& headers) const {
+  const auto& origins = settings_.cors_origins;
+  if (std::find(origins.begin(), origins.end(), "*") != origins.end()) {
+    headers.emplace_back("Access-Control-Allow-Origin", "*");
+    return;
+  }
+  headers.emplace_back("Vary", "Origin");
+  const std::string* origin = request.header("origin");
+  if (origin && std::find(origins.begin(), origins.end(), *origin) != origins.end())
+    headers.emplace_back("Access-Control-Allow-Origin", *origin);
+}
+
+RouteResult RequestRouter::route(const HttpRequest& request) const {
+  auto finish = [&](HttpResponse r) -> RouteResult {
+    add_cors(request, r.headers);
+    if (!request.keep_alive) r.close = true;
+    if (request.method == "HEAD") r.head = true;
+    return r;
+  };
+  if (request.version_major != 1) return finish(json_error(505, "only HTTP/1.0 and HTTP/1.1 are supported"));
+  auto [path, query_text] = split_target(request.target);
+  auto query = parse_query(query_text);
+  if (!query) return finish(json_error(400, "malformed query string"));
+
+  std::string_view allow;
+  if (path == "/events") allow = "GET, OPTIONS";
+  else if (path == "/publish") allow = "POST, OPTIONS";
+  else if (path == "/healthz" || path == "/") allow = "GET, HEAD, OPTIONS";
+  else return finish(json_error(404, "not found"));
+
+  const std::string& m = request.method;
+  if (m == "OPTIONS") {
+    HttpResponse r;
+    r.status = 204;
+    r.headers.emplace_back("Allow", std::string(allow));
+    r.headers.emplace_back("Access-Control-Allow-Methods", std::string(allow));
+    r.headers.emplace_back("Access-Control-Allow-Headers", "Content-Type, Authorization, Last-Event-ID");
+    r.headers.emplace_back("Access-Control-Max-Age", "86400");
+    return finish(std::move(r));
+  }
+  if (path == "/events") {
+    if (m != "GET") return finish(method_not_allowed(allow));
+    RouteResult result = events(request, *query);
+    if (auto* r = std::get_if<HttpResponse>(&result)) return finish(std::move(*r));
+    return result;
+  }
+  if (path == "/publish") {
+    if (m != "POST") return finish(method_not_allowed(allow));
+    return finish(publish(request, *query));
+  }
+  if (m != "GET" && m != "HEAD") return finish(method_not_allowed(allow));
+  if (path == "/healthz") {
+    if (!hub_.accepting()) return finish(json_response(503, R"({"status":"draining"})"));
+    return finish(json_response(200, R"({"status":"ok"})"));
+  }
+  HttpResponse page;
+  page.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
+  page.body = web_index_html();
+  return finish(std::move(page));
+}
+
+RouteResult RequestRouter::events(const HttpRequest& request, const QueryParams& query) const {
+  StreamRequest s;
+  for (const auto& [key, value] : query) {
+    if (key != "topic") continue;
+    if (!valid_topic_name(value))
+      return json_error(400, "invalid topic: names are 1 to 256 bytes with no spaces or control characters");
+    if (std::find(s.topics.begin(), s.topics.end(), value) == s.topics.end()) s.topics.push_back(value);
+  }
+  if (s.topics.empty()) return json_error(400, "missing topic: use /events?topic=NAME (repeat for more)");
+  if (s.topics.size() > settings_.max_topics_per_subscription)
+    return json_error(400, "too many topics: at most " + std::to_string(settings_.max_topics_per_subscription));
+
+  // The header (sent by a reconnecting browser) wins over the query parameter (the app's
+  // starting point, which stays in the URL across reconnects).
+  if (const std::string* header = request.header("last-event-id")) {
+    if (auto id = parse_id(*header)) s.after = id;
+    else if (!header->empty()) s.unusable_last_id = *header;
+  } else if (const std::string* param = find_param(query, "lastEventId")) {
+    s.after = parse_id(*param);
+    if (!s.after) return json_error(400, "invalid lastEventId: expected an event id");
+  }
+
+  s.chunked = !request.http10();
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Content-Type", "text/event-stream; charset=utf-8"},
+      {"Cache-Control", "no-cache"},
+      {"X-Accel-Buffering", "no"},
+  };
+  add_cors(request, headers);
+  s.response_head = s.chunked ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
+  for (const auto& [name, value] : headers) s.response_head += name + ": " + value + "\r\n";
+  s.response_head += s.chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Connection: close\r\n\r\n";
+  return s;
+}
+
+HttpResponse RequestRouter::publish(const HttpRequest& request, const QueryParams& query) const {
+  if (!hub_.accepting()) return json_error(503, "shutting down");
+  const std::string* content_type = request.header("content-type");
+  auto decoded = decode_publish(content_type ? *content_type : std::string_view(), query, request.body);
+  if (auto* error = std::get_if<PublishError>(&decoded)) return json_error(error->status, error->message);
+  auto& d = std::get<DecodedPublish>(decoded);
+  std::vector<std::uint64_t> ids = hub_.publish(d.messages);
+  nlohmann::json body = d.batch ? nlohmann::json{{"ids", ids}} : nlohmann::json{{"id", ids.front()}};
+  return json_response(200, body.dump());
+}
+
+}  // namespace herald

@@ -1,0 +1,55 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "broker/broker.hpp"
+#include "config/settings.hpp"
+#include "server/http_request.hpp"
+#include "server/http_response.hpp"
+#include "server/url.hpp"
+
+namespace herald {
+
+/// What the router needs from the running server.
+class Hub {
+ public:
+  virtual ~Hub() = default;
+  /// Publishes and returns the assigned ids once the events are in history. Any thread.
+  virtual std::vector<std::uint64_t> publish(const std::vector<Message>& messages) = 0;
+  /// False while shutting down.
+  virtual bool accepting() const = 0;
+};
+
+/// A valid GET /events: the connection becomes a stream.
+struct StreamRequest {
+  std::vector<std::string> topics;
+  std::optional<std::uint64_t> after;  ///< replay events with id > after
+  /// The client's Last-Event-ID as sent, when it was given but cannot be honoured (not a
+  /// number): every topic then gets the history-truncated notice.
+  std::optional<std::string> unusable_last_id;
+  std::string response_head;  ///< status line and headers, ready to write
+  bool chunked = true;        ///< HTTP/1.1: chunked framing; HTTP/1.0: close-delimited
+};
+
+using RouteResult = std::variant<HttpResponse, StreamRequest>;
+
+/// Maps a request to its answer: a complete response, or a stream to open. Holds no
+/// connection state, so every shard thread may use one router concurrently.
+class RequestRouter {
+ public:
+  RequestRouter(const Settings& settings, Hub& hub);
+  RouteResult route(const HttpRequest& request) const;
+
+ private:
+  RouteResult events(const HttpRequest& request, const QueryParams& query) const;
+  HttpResponse publish(const HttpRequest& request, const QueryParams& query) const;
+  void add_cors(const HttpRequest& request, std::vector<std::pair<std::string, std::string>>& headers) const;
+
+  const Settings& settings_;
+  Hub& hub_;
+};
+
+}  // namespace herald

@@ -1,0 +1,124 @@
+#include "server/server.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/shard.hpp"
+
+namespace herald {
+
+namespace {
+
+std::uint64_t first_event_id() {
+  // Ids continue upwards across restarts: starting from the clock in microseconds, a client
+  // resuming with an id from an earlier run is never mistaken for one that is up to date.
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
+}
+
+BrokerOptions broker_options(const Settings& s) {
+  BrokerOptions o;
+  o.history_size = s.history_size;
+  o.history_max_age = s.history_max_age;
+  o.first_id = first_event_id();
+  o.shards = s.effective_threads();
+  return o;
+}
+
+}  // namespace
+
+Server::Server(Settings settings)
+    : settings_(std::move(settings)), broker_(broker_options(settings_)), router_(settings_, *this) {
+  for (std::size_t i = 0; i < broker_.shard_count(); ++i)
+    shards_.push_back(std::make_unique<Shard>(i, broker_, settings_, router_, counters_));
+}
+
+Server::~Server() {
+  for (auto& shard : shards_) shard->context().stop();
+  for (auto& shard : shards_) shard->join();
+}
+
+void Server::start() {
+  auto& context = shards_.front()->context();
+  asio::ip::tcp::endpoint endpoint(asio::ip::make_address(settings_.host), settings_.port);
+  acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(context);
+  acceptor_->open(endpoint.protocol());
+  acceptor_->set_option(asio::ip::tcp::acceptor::reuse_address(true));
+  acceptor_->bind(endpoint);
+  acceptor_->listen(asio::socket_base::max_listen_connections);
+  port_ = acceptor_->local_endpoint().port();
+  asio::co_spawn(context, accept_loop(), asio::detached);
+  for (auto& shard : shards_) shard->start();
+}
+
+asio::awaitable<void> Server::accept_loop() {
+  constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+  std::size_t next = 0;
+  for (;;) {
+    Shard& target = *shards_[next++ % shards_.size()];
+    auto [ec, socket] = co_await acceptor_->async_accept(target.context(), use_tuple);
+    if (!acceptor_->is_open()) co_return;
+    if (ec) {
+      // Out of file descriptors or similar: say so once per pause, don't spin.
+      spdlog::error("accept failed: {}", ec.message());
+      asio::steady_timer pause(acceptor_->get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    std::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    counters_.accepted_connections.fetch_add(1, std::memory_order_relaxed);
+    if (counters_.open_connections.fetch_add(1, std::memory_order_relaxed) >= settings_.max_connections) {
+      counters_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+      spdlog::warn("connection limit ({}) reached: answering 503", settings_.max_connections);
+      asio::post(target.context(), [&target, s = std::move(socket)]() mutable { target.reject(std::move(s)); });
+      continue;
+    }
+    asio::post(target.context(), [&target, s = std::move(socket), slot = ConnectionSlot(counters_.open_connections)]() mutable {
+      target.accept(std::move(s), std::move(slot));
+    });
+  }
+}
+
+void Server::stop() {
+  if (!accepting_.exchange(false)) return;
+  asio::post(shards_.front()->context(), [this] {
+    std::error_code ignored;
+    acceptor_->close(ignored);
+  });
+  for (auto& shard : shards_) shard->shutdown();
+  std::lock_guard lock(stop_mutex_);
+  stop_requested_ = true;
+  stop_cv_.notify_all();
+}
+
+void Server::wait() {
+  {
+    std::unique_lock lock(stop_mutex_);
+    stop_cv_.wait(lock, [this] { return stop_requested_; });
+  }
+  // Streams end after their queued bytes; give slow readers a bounded grace period.
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (counters_.open_connections.load() > 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (auto& shard : shards_) shard->context().stop();
+  for (auto& shard : shards_) shard->join();
+}
+
+std::vector<std::uint64_t> Server::publish(const std::vector<Message>& messages) {
+  std::vector<bool> wake;
+  std::vector<std::uint64_t> ids = broker_.publish(messages, wake);
+  for (std::size_t i = 0; i < wake.size(); ++i)
+    if (wake[i]) shards_[i]->wake();
+  return ids;
+}
+
+}  // namespace herald

@@ -1,0 +1,55 @@
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "broker/broker.hpp"
+#include "config/settings.hpp"
+#include "server/request_router.hpp"
+#include "server/server_counters.hpp"
+
+namespace herald {
+
+class Shard;
+
+/// The running server: the broker, one shard per thread, and the acceptor that spreads new
+/// connections over the shards round-robin.
+class Server : public Hub {
+ public:
+  explicit Server(Settings settings);
+  ~Server() override;
+
+  /// Binds and starts the threads. Throws std::system_error if the address is unusable.
+  void start();
+  /// The bound port (useful with port 0).
+  std::uint16_t port() const { return port_; }
+  /// Any thread, signal-safe via asio: stop accepting and end streams.
+  void stop();
+  /// Blocks until stop() was called and connections ended (or the grace period passed).
+  void wait();
+
+  std::vector<std::uint64_t> publish(const std::vector<Message>& messages) override;
+  bool accepting() const override { return accepting_.load(std::memory_order_relaxed); }
+
+ private:
+  asio::awaitable<void> accept_loop();
+
+  Settings settings_;
+  Broker broker_;
+  ServerCounters counters_;
+  RequestRouter router_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> accepting_{true};
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  bool stop_requested_ = false;
+};
+
+}  // namespace herald

@@ -1,0 +1,15 @@
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace herald {
+
+/// Process-wide figures shared by all shards. Relaxed atomics: they are counts, not locks.
+struct ServerCounters {
+  std::atomic<std::size_t> open_connections{0};
+  std::atomic<std::uint64_t> accepted_connections{0};
+  std::atomic<std::uint64_t> slow_consumer_disconnects{0};
+};
+
+}  // namespace herald

@@ -1,0 +1,174 @@
+#include "server/shard.hpp"
+
+#include <algorithm>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "broker/sse_encoder.hpp"
+#include "server/connection.hpp"
+#include "server/http_response.hpp"
+#include "server/server_counters.hpp"
+#include "server/stream_session.hpp"
+
+namespace herald {
+
+namespace {
+EventPtr control_frame(std::string frame) {
+  auto e = std::make_shared<Event>();
+  e->frame = std::move(frame);
+  return e;
+}
+}  // namespace
+
+Shard::Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router,
+             ServerCounters& counters)
+    : index_(index),
+      broker_(broker),
+      settings_(settings),
+      router_(router),
+      counters_(counters),
+      tick_timer_(context_),
+      stream_open_(control_frame(sse::encode_stream_open(static_cast<std::uint64_t>(settings.retry.count())))),
+      heartbeat_(control_frame(sse::encode_comment("heartbeat"))) {
+  // One timer per shard, ticking often enough for the shortest deadline it enforces.
+  Clock::duration shortest =
+      std::min({Clock::duration(settings.heartbeat_interval), Clock::duration(settings.header_timeout),
+                Clock::duration(settings.body_timeout), Clock::duration(settings.idle_timeout)});
+  tick_interval_ = std::clamp<Clock::duration>(shortest / 4, std::chrono::milliseconds(5), std::chrono::seconds(1));
+}
+
+Shard::~Shard() = default;
+
+void Shard::start() {
+  schedule_tick();
+  thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        context_.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("shard {}: unexpected error: {}", index_, e.what());
+      }
+    }
+  });
+}
+
+void Shard::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Shard::wake() {
+  asio::post(context_, [this] { drain(); });
+}
+
+void Shard::shutdown() {
+  asio::post(context_, [this] {
+    stopping_ = true;
+    tick_timer_.cancel();
+    streams_.for_each([](const std::shared_ptr<StreamSession>& s) { s->finish(); });
+    connections_.for_each([](Connection* c) { c->close(); });
+  });
+}
+
+void Shard::accept(asio::ip::tcp::socket socket, ConnectionSlot slot) {
+  if (stopping_) return;
+  auto connection = std::make_shared<Connection>(*this, settings_, router_, std::move(socket), std::move(slot));
+  asio::co_spawn(context_, connection->run(), asio::detached);
+}
+
+void Shard::reject(asio::ip::tcp::socket socket) {
+  static const std::string response = [] {
+    HttpResponse r = json_error(503, "too many connections");
+    r.close = true;
+    return r.to_string(false);
+  }();
+  auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+  asio::async_write(*s, asio::buffer(response), [s](const std::error_code&, std::size_t) {
+    std::error_code ignored;
+    s->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    s->close(ignored);
+  });
+}
+
+void Shard::open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, StreamRequest request) {
+  auto stream = std::make_shared<StreamSession>(*this, std::move(socket), std::move(slot), std::move(request.topics),
+                                                request.chunked, settings_.max_pending_bytes);
+  if (stopping_) return;
+  streams_.add(stream);
+  for (const std::string& topic : stream->topics()) subscribers_[topic].push_back(stream.get());
+
+  // Registered before the snapshot, on this thread: every event after the snapshot's
+  // high-water mark reaches the stream through drain(), and the ones before it through the
+  // replay, so the seam has no gap; the cursor drops the overlap.
+  Snapshot snap = broker_.snapshot(stream->topics(), request.after);
+  std::vector<EventPtr> opening{stream_open_};
+  if (request.unusable_last_id) {
+    opening.push_back(control_frame(sse::encode_truncated_notice(stream->topics(), *request.unusable_last_id)));
+  } else if (!snap.truncated_topics.empty()) {
+    opening.push_back(control_frame(sse::encode_truncated_notice(snap.truncated_topics, std::to_string(*request.after))));
+  }
+  opening.insert(opening.end(), snap.replay.begin(), snap.replay.end());
+  stream->start(std::move(request.response_head), opening, snap.high_water);
+}
+
+void Shard::remove_stream(StreamSession* stream) {
+  for (const std::string& topic : stream->topics()) {
+    auto it = subscribers_.find(topic);
+    if (it == subscribers_.end()) continue;
+    auto& list = it->second;
+    if (auto pos = std::find(list.begin(), list.end(), stream); pos != list.end()) {
+      *pos = list.back();
+      list.pop_back();
+    }
+    if (list.empty()) subscribers_.erase(it);
+  }
+  streams_.remove(stream);
+}
+
+void Shard::add_connection(Connection* connection) { connections_.add(connection); }
+void Shard::remove_connection(Connection* connection) { connections_.remove(connection); }
+
+void Shard::count_slow_consumer() { counters_.slow_consumer_disconnects.fetch_add(1, std::memory_order_relaxed); }
+
+void Shard::drain() {
+  broker_.mailbox(index_).take(inbox_);
+  for (const EventPtr& event : inbox_) {
+    for (const std::string& topic : event->topics) {
+      auto it = subscribers_.find(topic);
+      if (it == subscribers_.end()) continue;
+      for (StreamSession* s : it->second) s->deliver(event);
+    }
+  }
+  inbox_.clear();
+  flush_dirty();
+}
+
+void Shard::flush_dirty() {
+  // Each stream is listed once (it marks itself); flush may close and free it.
+  for (std::size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush();
+  dirty_.clear();
+}
+
+void Shard::schedule_tick() {
+  tick_timer_.expires_after(tick_interval_);
+  tick_timer_.async_wait([this](const std::error_code& ec) {
+    if (ec || stopping_) return;
+    tick();
+    schedule_tick();
+  });
+}
+
+void Shard::tick() {
+  auto now = Clock::now();
+  auto idle_since = now - settings_.heartbeat_interval;
+  streams_.for_each([&](const std::shared_ptr<StreamSession>& s) { s->heartbeat(idle_since, heartbeat_); });
+  flush_dirty();
+  connections_.for_each([&](Connection* c) { c->check_deadline(now); });
+  if (index_ == 0) broker_.expire(now);
+}
+
+}  // namespace herald

@@ -1,0 +1,81 @@
+#pragma once
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "broker/broker.hpp"
+#include "config/settings.hpp"
+#include "server/connection_slot.hpp"
+#include "server/request_router.hpp"
+#include "server/slot_list.hpp"
+
+namespace herald {
+
+class Connection;
+class StreamSession;
+struct ServerCounters;
+
+/// One I/O thread and everything it owns: an io_context, the connections accepted onto it,
+/// its streams and its index from topic to local streams. Nothing here is shared with other
+/// shards; the only way in from another thread is wake() and shutdown(), which post.
+///
+/// One timer per shard drives heartbeats and request deadlines for all its connections.
+class Shard {
+ public:
+  Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router,
+        ServerCounters& counters);
+  ~Shard();
+
+  asio::io_context& context() { return context_; }
+  void start();
+  void join();
+
+  /// Any thread: the broker put events in this shard's mailbox.
+  void wake();
+  /// Any thread: end every stream cleanly and close idle connections.
+  void shutdown();
+
+  // Shard thread only.
+  void accept(asio::ip::tcp::socket socket, ConnectionSlot slot);
+  void reject(asio::ip::tcp::socket socket);
+  void open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, StreamRequest request);
+  void remove_stream(StreamSession* stream);
+  void add_connection(Connection* connection);
+  void remove_connection(Connection* connection);
+  void mark_dirty(StreamSession* stream) { dirty_.push_back(stream); }
+  void count_slow_consumer();
+
+ private:
+  void drain();
+  void flush_dirty();
+  void schedule_tick();
+  void tick();
+
+  std::size_t index_;
+  Broker& broker_;
+  const Settings& settings_;
+  const RequestRouter& router_;
+  ServerCounters& counters_;
+  asio::io_context context_{1};
+  asio::steady_timer tick_timer_;
+  Clock::duration tick_interval_;
+  std::thread thread_;
+  bool stopping_ = false;
+
+  SlotList<std::shared_ptr<StreamSession>> streams_;
+  SlotList<Connection*> connections_;
+  std::unordered_map<std::string, std::vector<StreamSession*>> subscribers_;
+  std::vector<EventPtr> inbox_;
+  std::vector<StreamSession*> dirty_;
+  EventPtr stream_open_;
+  EventPtr heartbeat_;
+};
+
+}  // namespace herald

@@ -1,0 +1,167 @@
+#include "server/stream_session.hpp"
+
+#include <cstdio>
+
+#include <asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/shard.hpp"
+
+namespace herald {
+
+namespace {
+constexpr std::string_view crlf = "\r\n";
+constexpr std::string_view last_chunk = "0\r\n\r\n";
+}  // namespace
+
+StreamSession::StreamSession(Shard& shard, asio::ip::tcp::socket socket, ConnectionSlot slot,
+                             std::vector<std::string> topics, bool chunked, std::size_t max_pending_bytes)
+    : shard_(shard),
+      socket_(std::move(socket)),
+      slot_guard_(std::move(slot)),
+      topics_(std::move(topics)),
+      budget_(max_pending_bytes),
+      chunked_(chunked) {}
+
+void StreamSession::start(std::string head, const std::vector<EventPtr>& opening, std::uint64_t cursor) {
+  head_ = std::move(head);
+  cursor_ = cursor;
+  std::size_t opening_bytes = 0;
+  for (const EventPtr& e : opening) {
+    queued_.push_back(e);
+    opening_bytes += e->frame.size();
+  }
+  pending_bytes_ = opening_bytes;
+  // The replay is bounded by history and shared with it; the budget is for what comes after.
+  budget_ += opening_bytes;
+  last_write_ = Clock::now();
+  socket_.non_blocking(true);
+  write();
+  watch_peer();
+}
+
+void StreamSession::enqueue(const EventPtr& event) {
+  queued_.push_back(event);
+  pending_bytes_ += event->frame.size();
+  if (pending_bytes_ > budget_) overflowed_ = true;
+  if (!marked_dirty_) {
+    marked_dirty_ = true;
+    shard_.mark_dirty(this);
+  }
+}
+
+void StreamSession::deliver(const EventPtr& event) {
+  if (closed_ || finishing_ || event->id <= cursor_) return;
+  cursor_ = event->id;
+  enqueue(event);
+}
+
+void StreamSession::heartbeat(Clock::time_point idle_since, const EventPtr& comment) {
+  if (closed_ || finishing_ || write_in_flight_ || !queued_.empty() || last_write_ > idle_since) return;
+  enqueue(comment);
+}
+
+void StreamSession::flush() {
+  marked_dirty_ = false;
+  if (closed_) return;
+  if (overflowed_) {
+    std::error_code ignored;
+    auto peer = socket_.remote_endpoint(ignored);
+    spdlog::warn("slow consumer {}:{} disconnected: {} bytes pending (limit {})", peer.address().to_string(),
+                 peer.port(), pending_bytes_, budget_);
+    shard_.count_slow_consumer();
+    close();
+    return;
+  }
+  if (!write_in_flight_) write();
+}
+
+void StreamSession::write() {
+  if (queued_.empty() && head_.empty()) {
+    if (finishing_) close();
+    return;
+  }
+  writing_.swap(queued_);
+  buffers_.clear();
+  if (!head_.empty()) buffers_.emplace_back(asio::buffer(head_));
+  std::size_t bytes = 0;
+  for (const EventPtr& e : writing_) bytes += e->frame.size();
+  if (chunked_ && bytes > 0) {
+    int n = std::snprintf(chunk_header_, sizeof chunk_header_, "%zx\r\n", bytes);
+    buffers_.emplace_back(chunk_header_, static_cast<std::size_t>(n));
+  }
+  for (const EventPtr& e : writing_) buffers_.emplace_back(asio::buffer(e->frame));
+  if (chunked_ && bytes > 0) buffers_.emplace_back(asio::buffer(crlf));
+  if (finishing_ && chunked_) buffers_.emplace_back(asio::buffer(last_chunk));
+  write_in_flight_ = true;
+  last_write_ = Clock::now();
+  asio::async_write(socket_, buffers_,
+                    [self = shared_from_this()](const std::error_code& ec, std::size_t) { self->on_written(ec); });
+}
+
+void StreamSession::on_written(const std::error_code& ec) {
+  write_in_flight_ = false;
+  for (const EventPtr& e : writing_) pending_bytes_ -= e->frame.size();
+  writing_.clear();
+  head_.clear();
+  head_.shrink_to_fit();
+  if (ec) {
+    if (ec != asio::error::operation_aborted) spdlog::debug("stream write failed: {}", ec.message());
+    close();
+    return;
+  }
+  if (finishing_ && queued_.empty()) {
+    close();
+    return;
+  }
+  if (!queued_.empty() && !marked_dirty_) write();
+}
+
+void StreamSession::watch_peer() {
+  // A stream's client sends nothing after its request; readable means EOF, an error, or
+  // bytes to discard. Waiting for readability needs no buffer, which keeps idle streams small.
+  socket_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](const std::error_code& ec) {
+    if (self->closed_) return;
+    if (ec) {
+      self->close();
+      return;
+    }
+    char discard[512];
+    std::error_code read_ec;
+    for (;;) {
+      std::size_t n = self->socket_.read_some(asio::buffer(discard), read_ec);
+      if (read_ec == asio::error::would_block) break;
+      if (read_ec || n == 0) {
+        self->close();
+        return;
+      }
+    }
+    self->watch_peer();
+  });
+}
+
+void StreamSession::finish() {
+  if (closed_) return;
+  finishing_ = true;
+  if (!write_in_flight_) {
+    if (chunked_ && queued_.empty() && head_.empty()) {
+      write_in_flight_ = true;
+      asio::async_write(socket_, asio::buffer(last_chunk),
+                        [self = shared_from_this()](const std::error_code&, std::size_t) { self->close(); });
+    } else {
+      write();
+    }
+  }
+}
+
+void StreamSession::close() {
+  if (closed_) return;
+  closed_ = true;
+  std::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  queued_.clear();
+  shard_.remove_stream(this);  // may drop the last owning reference held by the shard
+}
+
+}  // namespace herald

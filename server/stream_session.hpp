@@ -1,0 +1,72 @@
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/ip/tcp.hpp>
+
+#include "broker/broker.hpp"
+#include "server/connection_slot.hpp"
+
+namespace herald {
+
+class Shard;
+
+/// One open SSE stream. Lives on its shard's thread and is touched by no other.
+///
+/// Events are queued as shared, already-encoded frames; whatever is queued while a write is
+/// in flight goes out as one gathered write (one chunk) when it completes. The queue is
+/// bounded: past its byte budget the stream is closed, and the client reconnects and
+/// replays from history, so a slow reader costs neither memory nor other clients' time.
+class StreamSession : public std::enable_shared_from_this<StreamSession> {
+ public:
+  StreamSession(Shard& shard, asio::ip::tcp::socket socket, ConnectionSlot slot, std::vector<std::string> topics,
+                bool chunked, std::size_t max_pending_bytes);
+
+  /// Writes `head` (the HTTP response head) and `opening` frames (retry, notice, replay)
+  /// and starts watching the socket. Events with id <= cursor are skipped afterwards.
+  void start(std::string head, const std::vector<EventPtr>& opening, std::uint64_t cursor);
+
+  /// A live event for one of this stream's topics; skipped if already sent (an event on
+  /// several topics, or one the replay covered).
+  void deliver(const EventPtr& event);
+  /// Starts a write if anything is queued and none is in flight; closes an overflowed stream.
+  void flush();
+  /// Queues `comment` if nothing was written since `idle_since`.
+  void heartbeat(Clock::time_point idle_since, const EventPtr& comment);
+  /// Ends the stream cleanly after what is queued (shutdown).
+  void finish();
+  void close();
+
+  const std::vector<std::string>& topics() const { return topics_; }
+  std::size_t slot_ = 0;  ///< position in the shard's stream list
+
+ private:
+  void enqueue(const EventPtr& event);
+  void write();
+  void on_written(const std::error_code& ec);
+  void watch_peer();
+
+  Shard& shard_;
+  asio::ip::tcp::socket socket_;
+  ConnectionSlot slot_guard_;
+  std::vector<std::string> topics_;
+  std::string head_;
+  std::vector<EventPtr> queued_;
+  std::vector<EventPtr> writing_;
+  std::vector<asio::const_buffer> buffers_;
+  std::uint64_t cursor_ = 0;
+  std::size_t pending_bytes_ = 0;
+  std::size_t budget_;
+  Clock::time_point last_write_;
+  char chunk_header_[20];
+  bool chunked_;
+  bool write_in_flight_ = false;
+  bool marked_dirty_ = false;
+  bool overflowed_ = false;
+  bool finishing_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace herald

@@ -1,0 +1,2 @@
+// Compiles standalone Asio once (ASIO_SEPARATE_COMPILATION) instead of in every file.
+#include <asio/impl/src.hpp>
