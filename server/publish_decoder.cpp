@@ -34,7 +34,10 @@ std::string validate(Message& m) {
   return {};
 }
 
-std::variant<Message, std::string> message_from_json(const nlohmann::json& j) {
+// ordered_json keeps object keys in the order the publisher wrote them.
+using Json = nlohmann::ordered_json;
+
+std::variant<Message, std::string> message_from_json(const Json& j) {
   if (!j.is_object()) return std::string("each event must be a JSON object");
   Message m;
   auto topic = j.find("topic");
@@ -49,10 +52,11 @@ std::variant<Message, std::string> message_from_json(const nlohmann::json& j) {
   } else {
     return std::string("topic must be a string or an array of strings");
   }
-  if (auto data = j.find("data"); data != j.end()) {
-    // Strings go as they are; any other JSON value as compact JSON.
-    m.data = data->is_string() ? data->get<std::string>() : data->dump();
-  }
+  // Required, so a misspelt key is an error rather than an empty event; "" is fine.
+  auto data = j.find("data");
+  if (data == j.end()) return std::string("missing data");
+  // Strings go as they are; any other JSON value as compact JSON.
+  m.data = data->is_string() ? data->get<std::string>() : data->dump(-1, ' ', false, Json::error_handler_t::replace);
   if (auto type = j.find("event"); type != j.end() && !type->is_null()) {
     if (!type->is_string()) return std::string("event must be a string");
     m.type = type->get<std::string>();
@@ -61,12 +65,12 @@ std::variant<Message, std::string> message_from_json(const nlohmann::json& j) {
 }
 
 Result decode_json(std::string_view body) {
-  nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+  Json doc = Json::parse(body, nullptr, false);
   if (doc.is_discarded()) return PublishError{400, "invalid JSON body"};
   DecodedPublish out;
   out.batch = doc.is_array();
   if (out.batch && doc.empty()) return PublishError{400, "empty array: nothing to publish"};
-  auto add = [&](const nlohmann::json& j) -> std::string {
+  auto add = [&](const Json& j) -> std::string {
     auto m = message_from_json(j);
     if (auto* error = std::get_if<std::string>(&m)) return *error;
     out.messages.push_back(std::move(std::get<Message>(m)));
@@ -86,11 +90,16 @@ Result decode_form(std::string_view body) {
   auto params = parse_query(body);
   if (!params) return PublishError{400, "malformed form body"};
   Message m;
+  bool has_data = false;
   for (auto& [key, value] : *params) {
     if (key == "topic") m.topics.push_back(value);
-    else if (key == "data") m.data = value;
     else if (key == "event") m.type = value;
+    else if (key == "data") {
+      m.data = value;
+      has_data = true;
+    }
   }
+  if (!has_data && !m.topics.empty()) return PublishError{400, "missing data"};
   if (auto error = validate(m); !error.empty()) return PublishError{400, error};
   DecodedPublish out;
   out.messages.push_back(std::move(m));

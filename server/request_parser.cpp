@@ -19,6 +19,7 @@ RequestParser::RequestParser(Limits limits) : limits_(limits) {
   settings_.on_url = on_url;
   settings_.on_header_field = on_header_field;
   settings_.on_header_value = on_header_value;
+  settings_.on_header_value_complete = on_header_value_complete;
   settings_.on_headers_complete = on_headers_complete;
   settings_.on_body = on_body;
   settings_.on_message_complete = on_message_complete;
@@ -28,7 +29,8 @@ RequestParser::RequestParser(Limits limits) : limits_(limits) {
 
 void RequestParser::next() {
   request_ = HttpRequest{};
-  started_ = headers_complete_ = message_complete_ = in_value_ = false;
+  started_ = headers_complete_ = message_complete_ = false;
+  need_field_ = true;
   header_bytes_ = 0;
 }
 
@@ -85,9 +87,9 @@ int RequestParser::on_url(llhttp_t* p, const char* at, std::size_t len) {
 
 int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t len) {
   auto& s = self(p);
-  if (s.in_value_ || s.request_.headers.empty()) {
+  if (s.need_field_) {
     s.request_.headers.emplace_back();
-    s.in_value_ = false;
+    s.need_field_ = false;
   }
   for (std::size_t i = 0; i < len; ++i)
     s.request_.headers.back().first += static_cast<char>(std::tolower(static_cast<unsigned char>(at[i])));
@@ -96,8 +98,21 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t len)
 
 int RequestParser::on_header_value(llhttp_t* p, const char* at, std::size_t len) {
   auto& s = self(p);
-  s.in_value_ = true;
+  if (s.need_field_) {  // llhttp lets ": value" (an empty name) through
+    s.fail(400, "malformed request: empty header name");
+    return -1;
+  }
   s.request_.headers.back().second.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_header_value_complete(llhttp_t* p) {
+  auto& s = self(p);
+  if (s.need_field_ || s.request_.headers.back().first.empty()) {
+    s.fail(400, "malformed request: empty header name");
+    return -1;
+  }
+  s.need_field_ = true;
   return 0;
 }
 

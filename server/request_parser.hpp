@@ -45,6 +45,7 @@ class RequestParser {
   static int on_url(llhttp_t* p, const char* at, std::size_t len);
   static int on_header_field(llhttp_t* p, const char* at, std::size_t len);
   static int on_header_value(llhttp_t* p, const char* at, std::size_t len);
+  static int on_header_value_complete(llhttp_t* p);
   static int on_headers_complete(llhttp_t* p);
   static int on_body(llhttp_t* p, const char* at, std::size_t len);
   static int on_message_complete(llhttp_t* p);
@@ -57,7 +58,7 @@ class RequestParser {
   bool started_ = false;
   bool headers_complete_ = false;
   bool message_complete_ = false;
-  bool in_value_ = false;
+  bool need_field_ = true;  ///< the next header value needs a name first
   std::size_t header_bytes_ = 0;
   int error_status_ = 0;
   std::string error_message_;

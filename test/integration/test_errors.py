@@ -8,8 +8,8 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herald_fixture import (BufferedSocket, HeraldTestCase, HeraldTimeout, build_request,  # noqa: E402
-                            connect, raw_exchange, read_response)
+from herald_fixture import (BufferedSocket, HeraldTestCase, HeraldTimeout, connect,  # noqa: E402
+                            raw_exchange, read_response)
 
 
 class BadRequests(HeraldTestCase):
@@ -114,10 +114,15 @@ class BadRequests(HeraldTestCase):
                 self.check(self.post_json(body), 400, "json body %r" % body)
 
     def test_missing_data(self):
-        self.check(self.post_json({"topic": "t-missing-data"}), 400, "json without data")
-        r = self.request("POST", "/publish", [("Content-Type", "application/x-www-form-urlencoded")],
-                         "topic=t-missing-data")
-        self.check(r, 400, "form without data")
+        with self.subTest(how="json"):
+            self.check(self.post_json({"topic": "t-missing-data"}), 400, "json without data")
+        with self.subTest(how="form"):
+            r = self.request("POST", "/publish", [("Content-Type", "application/x-www-form-urlencoded")],
+                             "topic=t-missing-data")
+            self.check(r, 400, "form without data")
+        with self.subTest(how="json array item"):
+            self.check(self.post_json([{"topic": "t-missing-data", "data": "x"}, {"topic": "t-missing-data"}]),
+                       400, "json array item without data")
 
     def test_event_type_with_cr_lf_nul(self):
         for ev in ("a\nb", "a\rb", "a\r\nb", "a\x00b"):

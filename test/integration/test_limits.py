@@ -1,7 +1,6 @@
 """Configured limits: header/body size, timeouts, connections, topics."""
 
 import os
-import socket
 import sys
 import time
 import unittest
@@ -9,7 +8,8 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from herald_fixture import (BufferedSocket, HeraldTestCase, HeraldTimeout, HttpConnection,  # noqa: E402
-                            SSEClient, build_request, connect, raw_exchange, read_response, request)
+                            SSEClient, build_request, connect, publish, raw_exchange, read_response,
+                            request)
 
 
 class SizeLimits(HeraldTestCase):
@@ -138,7 +138,6 @@ class Timeouts(HeraldTestCase):
         t = self.topic()
         c = self.sse(t)
         time.sleep(1.6)
-        from herald_fixture import publish
         eid = publish(self.port, t, "still here")
         self.assertEqual(c.next_event().int_id, eid)
 

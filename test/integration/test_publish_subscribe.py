@@ -7,8 +7,8 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herald_fixture import (HeraldTestCase, HttpConnection, Publisher, publish,  # noqa: E402
-                            publish_form, publish_json, publish_raw)
+from herald_fixture import (HeraldTestCase, Publisher, publish, publish_form,  # noqa: E402
+                            publish_json, publish_raw)
 
 
 class PublishFormats(HeraldTestCase):
@@ -49,6 +49,18 @@ class PublishFormats(HeraldTestCase):
             self.assertEqual(json.loads(ev.data), v)
             self.assertEqual(ev.data, json.dumps(v, separators=(",", ":")),
                              "non-string data must be sent as compact JSON")
+
+    def test_json_object_data_keeps_key_order(self):
+        # the contract: non-string data is sent as json.dumps(v, separators=(",", ":")),
+        # which keeps the publisher's key order
+        t = self.topic()
+        c = self.sse(t)
+        v = {"zeta": 1, "alpha": {"y": 2, "b": 3}, "mid": [{"k2": 0, "k1": 1}]}
+        eid = self._single_id(publish_json(self.port, {"topic": t, "data": v}))
+        ev = c.next_event()
+        self.assertEqual(ev.int_id, eid)
+        self.assertEqual(ev.data, json.dumps(v, separators=(",", ":")),
+                         "object keys must keep the published order")
 
     def test_json_array_publishes_several(self):
         t = self.topic()

@@ -2,7 +2,6 @@
 
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -71,8 +70,8 @@ class SlowConsumer(HeraldTestCase):
         reader.join(15)
         elapsed = time.monotonic() - started
 
-        self.assertEqual(reader_error, [], "the well-behaved subscriber failed after %d events (%.1fs)"
-                         % (len(received), elapsed))
+        self.assertEqual(reader_error, [], "the well-behaved subscriber failed after %d events (%.1fs); "
+                         "server log tail:\n%s" % (len(received), elapsed, self.server.log()[-1500:]))
         self.assertEqual(len(received), N_EVENTS)
         self.assertEqual([e.int_id for e in received], published)
         for i, e in enumerate(received):

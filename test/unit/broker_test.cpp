@@ -1,0 +1,120 @@
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "broker/broker.hpp"
+
+using namespace herald;
+
+namespace {
+Message msg(std::vector<std::string> topics, std::string data, std::string type = "") {
+  return Message{std::move(topics), std::move(type), std::move(data)};
+}
+std::vector<std::uint64_t> ids(const std::vector<EventPtr>& events) {
+  std::vector<std::uint64_t> out;
+  for (const auto& e : events) out.push_back(e->id);
+  return out;
+}
+BrokerOptions options(std::size_t history = 100, std::size_t shards = 2) {
+  BrokerOptions o;
+  o.history_size = history;
+  o.first_id = 1000;
+  o.shards = shards;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("publish assigns consecutive ids from the first id and encodes once") {
+  Broker b(options());
+  std::vector<bool> wake;
+  auto ids1 = b.publish({msg({"a"}, "x"), msg({"b"}, "y", "t")}, wake);
+  CHECK(ids1 == std::vector<std::uint64_t>{1000, 1001});
+  CHECK(b.last_id() == 1001);
+  auto snap = b.snapshot({"b"}, 999);
+  REQUIRE(snap.replay.size() == 1);
+  CHECK(snap.replay[0]->frame == "id: 1001\nevent: t\ndata: y\n\n");
+}
+
+TEST_CASE("every shard's mailbox gets each event in id order, waking it once") {
+  Broker b(options(100, 2));
+  std::vector<bool> wake;
+  b.publish({msg({"a"}, "1")}, wake);
+  CHECK(wake == std::vector<bool>{true, true});
+  b.publish({msg({"b"}, "2")}, wake);
+  CHECK(wake == std::vector<bool>{false, false});  // already waiting to be drained
+  for (std::size_t shard = 0; shard < 2; ++shard) {
+    std::vector<EventPtr> got;
+    b.mailbox(shard).take(got);
+    CHECK(ids(got) == std::vector<std::uint64_t>{1000, 1001});
+  }
+  b.publish({msg({"a"}, "3")}, wake);
+  CHECK(wake == std::vector<bool>{true, true});
+}
+
+TEST_CASE("an event on several topics is one shared event, replayed once") {
+  Broker b(options());
+  std::vector<bool> wake;
+  b.publish({msg({"a", "b"}, "both"), msg({"a"}, "a only")}, wake);
+  auto snap = b.snapshot({"a", "b"}, 999);
+  CHECK(ids(snap.replay) == std::vector<std::uint64_t>{1000, 1001});
+  CHECK(snap.truncated_topics.empty());
+}
+
+TEST_CASE("a multi-topic replay is merged in id order") {
+  Broker b(options());
+  std::vector<bool> wake;
+  b.publish({msg({"a"}, "1"), msg({"b"}, "2"), msg({"a"}, "3"), msg({"b"}, "4")}, wake);
+  auto snap = b.snapshot({"b", "a"}, 1000);
+  CHECK(ids(snap.replay) == std::vector<std::uint64_t>{1001, 1002, 1003});
+  CHECK(snap.high_water == 1003);
+}
+
+TEST_CASE("a snapshot without a last id only marks the high water") {
+  Broker b(options());
+  std::vector<bool> wake;
+  b.publish({msg({"a"}, "1")}, wake);
+  auto snap = b.snapshot({"a"}, std::nullopt);
+  CHECK(snap.replay.empty());
+  CHECK(snap.truncated_topics.empty());
+  CHECK(snap.high_water == 1000);
+}
+
+TEST_CASE("truncation is reported per topic when its ring has moved past the id") {
+  Broker b(options(2));
+  std::vector<bool> wake;
+  b.publish({msg({"a"}, "1"), msg({"a"}, "2"), msg({"a"}, "3"), msg({"b"}, "4")}, wake);
+  auto snap = b.snapshot({"a", "b"}, 999);  // 1000 has left a's ring of two
+  CHECK(snap.truncated_topics == std::vector<std::string>{"a"});
+  CHECK(ids(snap.replay) == std::vector<std::uint64_t>{1001, 1002, 1003});
+  CHECK(b.snapshot({"a", "b"}, 1000).truncated_topics.empty());  // all after 1000 is still held
+}
+
+TEST_CASE("ids from before the server started, or never issued, are reported as truncated") {
+  Broker b(options());
+  std::vector<bool> wake;
+  b.publish({msg({"a"}, "1")}, wake);
+  CHECK(b.snapshot({"a"}, 5).truncated_topics == std::vector<std::string>{"a"});
+  CHECK(b.snapshot({"never"}, 5).truncated_topics == std::vector<std::string>{"never"});
+  CHECK(b.snapshot({"never"}, 999).truncated_topics.empty());
+  auto future = b.snapshot({"a"}, 5000);
+  CHECK(future.truncated_topics == std::vector<std::string>{"a"});
+  CHECK(future.replay.empty());
+}
+
+TEST_CASE("concurrent publishers get unique ids and every mailbox stays in id order") {
+  Broker b(options(10000, 2));
+  constexpr int per_thread = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<bool> wake;
+      for (int i = 0; i < per_thread; ++i) b.publish({msg({t % 2 ? "a" : "b"}, "x")}, wake);
+    });
+  for (auto& t : threads) t.join();
+  for (std::size_t shard = 0; shard < 2; ++shard) {
+    std::vector<EventPtr> got;
+    b.mailbox(shard).take(got);
+    REQUIRE(got.size() == 4 * per_thread);
+    for (std::size_t i = 1; i < got.size(); ++i) CHECK(got[i]->id == got[i - 1]->id + 1);
+  }
+}

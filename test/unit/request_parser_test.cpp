@@ -1,0 +1,153 @@
+#include <doctest/doctest.h>
+
+#include "server/request_parser.hpp"
+
+using namespace herald;
+using State = RequestParser::State;
+
+namespace {
+RequestParser::Limits limits(std::size_t header = 1024, std::size_t body = 1024) { return {header, body}; }
+
+// Feeds `input` to a fresh parser in pieces of `step` bytes, returning the final state.
+State feed_in_steps(RequestParser& p, std::string_view input, std::size_t step, std::size_t& total_used) {
+  total_used = 0;
+  State s = State::need_more;
+  std::string pending;
+  for (std::size_t pos = 0; pos < input.size() && s == State::need_more; pos += step) {
+    pending += input.substr(pos, step);
+    std::size_t used = 0;
+    s = p.feed(pending, used);
+    total_used += used;
+    pending.erase(0, used);
+  }
+  return s;
+}
+}  // namespace
+
+TEST_CASE("a GET request parses whole and split at every byte boundary") {
+  const std::string input = "GET /events?topic=a HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 42\r\n\r\n";
+  for (std::size_t step = 1; step <= input.size(); ++step) {
+    CAPTURE(step);
+    RequestParser p(limits());
+    std::size_t used = 0;
+    REQUIRE(feed_in_steps(p, input, step, used) == State::complete);
+    CHECK(used == input.size());
+    CHECK(p.request().method == "GET");
+    CHECK(p.request().target == "/events?topic=a");
+    REQUIRE(p.request().header("last-event-id"));
+    CHECK(*p.request().header("last-event-id") == "42");
+    CHECK(p.request().keep_alive);
+  }
+}
+
+TEST_CASE("a chunked POST body parses split at every byte boundary") {
+  const std::string input =
+      "POST /publish?topic=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+  for (std::size_t step = 1; step <= input.size(); ++step) {
+    CAPTURE(step);
+    RequestParser p(limits());
+    std::size_t used = 0;
+    REQUIRE(feed_in_steps(p, input, step, used) == State::complete);
+    CHECK(p.request().body == "hello world");
+  }
+}
+
+TEST_CASE("pipelined requests are parsed one at a time") {
+  std::string input = "POST /publish HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /healthz HTTP/1.1\r\n\r\n";
+  RequestParser p(limits());
+  std::size_t used = 0;
+  REQUIRE(p.feed(input, used) == State::complete);
+  CHECK(p.request().body == "abc");
+  input.erase(0, used);
+  CHECK(input == "GET /healthz HTTP/1.1\r\n\r\n");
+  p.next();
+  REQUIRE(p.feed(input, used) == State::complete);
+  CHECK(p.request().target == "/healthz");
+  CHECK(p.request().body.empty());
+  CHECK(used == input.size());
+}
+
+TEST_CASE("HTTP/1.0 requests default to close") {
+  RequestParser p(limits());
+  std::size_t used = 0;
+  REQUIRE(p.feed("GET / HTTP/1.0\r\n\r\n", used) == State::complete);
+  CHECK(p.request().http10());
+  CHECK_FALSE(p.request().keep_alive);
+}
+
+TEST_CASE("a malformed request line is a 400") {
+  RequestParser p(limits());
+  std::size_t used = 0;
+  CHECK(p.feed("GARBAGE\r\n\r\n", used) == State::error);
+  CHECK(p.error_status() == 400);
+}
+
+TEST_CASE("a header block over the limit is a 431, even when it never ends") {
+  RequestParser p(limits(256));
+  std::string big = "GET / HTTP/1.1\r\nX-Big: " + std::string(300, 'a');
+  std::size_t used = 0;
+  CHECK(p.feed(big, used) == State::error);
+  CHECK(p.error_status() == 431);
+}
+
+TEST_CASE("a header block just under the limit is fine") {
+  std::string request = "GET / HTTP/1.1\r\nX: ";
+  request += std::string(256 - request.size() - 4, 'a') + "\r\n\r\n";
+  REQUIRE(request.size() == 256);
+  RequestParser p(limits(256));
+  std::size_t used = 0;
+  CHECK(p.feed(request, used) == State::complete);
+}
+
+TEST_CASE("a declared body over the limit is a 413 before it arrives") {
+  RequestParser p(limits(1024, 10));
+  std::size_t used = 0;
+  CHECK(p.feed("POST /publish HTTP/1.1\r\nContent-Length: 11\r\n\r\n", used) == State::error);
+  CHECK(p.error_status() == 413);
+}
+
+TEST_CASE("a chunked body over the limit is a 413") {
+  RequestParser p(limits(1024, 10));
+  std::size_t used = 0;
+  CHECK(p.feed("POST /publish HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n",
+               used) == State::error);
+  CHECK(p.error_status() == 413);
+}
+
+TEST_CASE("Content-Length together with Transfer-Encoding is refused (request smuggling)") {
+  RequestParser p(limits());
+  std::size_t used = 0;
+  CHECK(p.feed("POST /publish HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", used) ==
+        State::error);
+  CHECK(p.error_status() == 400);
+}
+
+TEST_CASE("Expect: 100-continue is noticed once the headers are in") {
+  RequestParser p(limits());
+  std::size_t used = 0;
+  CHECK(p.feed("POST /publish HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", used) ==
+        State::need_more);
+  CHECK(p.headers_complete());
+  CHECK(p.expects_continue());
+  CHECK(p.feed("hello", used) == State::complete);
+}
+
+TEST_CASE("a header with an empty name is a 400") {
+  for (std::string_view raw : {"GET / HTTP/1.1\r\n: x\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n"}) {
+    CAPTURE(raw);
+    RequestParser p(limits());
+    std::size_t used = 0;
+    CHECK(p.feed(raw, used) == State::error);
+    CHECK(p.error_status() == 400);
+  }
+}
+
+TEST_CASE("a header with an empty value is kept") {
+  RequestParser p(limits());
+  std::size_t used = 0;
+  REQUIRE(p.feed("GET / HTTP/1.1\r\nX-Empty:\r\nHost: a\r\n\r\n", used) == State::complete);
+  REQUIRE(p.request().header("x-empty"));
+  CHECK(p.request().header("x-empty")->empty());
+  CHECK(*p.request().header("host") == "a");
+}

@@ -1,0 +1,92 @@
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+#include "config/settings_loader.hpp"
+
+using namespace herald;
+
+namespace {
+std::string temp_file(const std::string& content) {
+  std::string path = "/tmp/herald_settings_test_" + std::to_string(::getpid()) + ".json";
+  std::ofstream(path) << content;
+  return path;
+}
+}  // namespace
+
+TEST_CASE("durations and sizes parse with units") {
+  CHECK(parse_duration("250ms") == Millis(250));
+  CHECK(parse_duration("15s") == Millis(15000));
+  CHECK(parse_duration("15") == Millis(15000));
+  CHECK(parse_duration("2m") == Millis(120000));
+  CHECK(parse_duration("1h") == Millis(3600000));
+  CHECK_THROWS(parse_duration("abc"));
+  CHECK_THROWS(parse_duration("5x"));
+  CHECK(parse_size("64k") == 65536);
+  CHECK(parse_size("1m") == 1048576);
+  CHECK(parse_size("100") == 100);
+  CHECK_THROWS(parse_size("1q"));
+  CHECK_THROWS(parse_size("99999999999999999999"));
+}
+
+TEST_CASE("defaults apply with no input") {
+  auto s = load_settings({}, {}).settings;
+  CHECK(s.port == 8080);
+  CHECK(s.history_size == 1000);
+  CHECK(s.heartbeat_interval == Millis(15000));
+  CHECK(s.cors_origins == std::vector<std::string>{"*"});
+}
+
+TEST_CASE("file < environment < flags") {
+  std::string path = temp_file(R"({"history_size": 10, "port": 9000, "cors_origins": ["https://a", "https://b"]})");
+  auto s = load_settings({"--config", path}, {}).settings;
+  CHECK(s.history_size == 10);
+  CHECK(s.port == 9000);
+  CHECK(s.cors_origins == std::vector<std::string>{"https://a", "https://b"});
+
+  s = load_settings({"--config", path}, {{"HERALD_HISTORY_SIZE", "20"}}).settings;
+  CHECK(s.history_size == 20);
+  CHECK(s.port == 9000);
+
+  s = load_settings({"--config", path, "--history-size=30"}, {{"HERALD_HISTORY_SIZE", "20"}}).settings;
+  CHECK(s.history_size == 30);
+
+  s = load_settings({}, {{"HERALD_CONFIG", path}}).settings;
+  CHECK(s.history_size == 10);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("invalid values name the setting") {
+  auto message = [](std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    try {
+      load_settings(args, env);
+    } catch (const SettingsError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message({"--port", "abc"}).find("port") != std::string::npos);
+  CHECK(message({"--port", "70000"}).find("port") != std::string::npos);
+  CHECK(message({"--history-size", "0"}).find("history-size") != std::string::npos);
+  CHECK(message({"--heartbeat-interval", "soon"}).find("heartbeat-interval") != std::string::npos);
+  CHECK(message({"--log-level", "loud"}).find("log-level") != std::string::npos);
+  CHECK(message({"--nope", "1"}).find("--nope") != std::string::npos);
+  CHECK(message({"--port"}).find("--port") != std::string::npos);
+  CHECK(message({}, {{"HERALD_RETRY", "x"}}).find("HERALD_RETRY") != std::string::npos);
+  std::string path = temp_file(R"({"histroy_size": 5})");
+  CHECK(message({"--config", path}).find("histroy_size") != std::string::npos);
+  std::remove(path.c_str());
+  CHECK(message({"--config", "/nonexistent/herald.json"}).find("cannot read") != std::string::npos);
+}
+
+TEST_CASE("help lists every setting with its environment variable") {
+  CHECK(load_settings({"--help"}, {}).help);
+  std::string help = settings_help();
+  for (const char* name : {"--host", "--port", "--threads", "--history-size", "--history-max-age",
+                           "--heartbeat-interval", "--retry", "--max-connections", "--max-header-bytes",
+                           "--max-body-bytes", "--max-pending-bytes", "--header-timeout", "--idle-timeout",
+                           "--cors-origins", "--log-level", "HERALD_MAX_PENDING_BYTES"})
+    CHECK_MESSAGE(help.find(name) != std::string::npos, name);
+}
