@@ -70,8 +70,10 @@ class SlowConsumer(HeraldTestCase):
         reader.join(15)
         elapsed = time.monotonic() - started
 
-        self.assertEqual(reader_error, [], "the well-behaved subscriber failed after %d events (%.1fs); "
-                         "server log tail:\n%s" % (len(received), elapsed, self.server.log()[-1500:]))
+        self.assertEqual(reader_error, [], "the well-behaved subscriber (never more than %d events = %d bytes "
+                         "behind) was cut off after %d of %d published events (%.1fs); server log tail:\n%s"
+                         % (MAX_LAG_EVENTS + 1, (MAX_LAG_EVENTS + 1) * (EVENT_DATA_BYTES + 30), len(received),
+                            len(published), elapsed, self.server.log()[-1500:]))
         self.assertEqual(len(received), N_EVENTS)
         self.assertEqual([e.int_id for e in received], published)
         for i, e in enumerate(received):
