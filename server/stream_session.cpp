@@ -1,6 +1,7 @@
 #include "server/stream_session.hpp"
 
 #include <cstdio>
+#include <span>
 
 #include <asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -31,7 +32,7 @@ void StreamSession::start(std::string head, const std::vector<EventPtr>& opening
     queued_.push_back(e);
     opening_bytes += e->frame.size();
   }
-  pending_bytes_ = opening_bytes;
+  queued_bytes_ = opening_bytes;
   // The replay is bounded by history and shared with it; the budget is for what comes after.
   budget_ += opening_bytes;
   last_write_ = Clock::now();
@@ -42,8 +43,8 @@ void StreamSession::start(std::string head, const std::vector<EventPtr>& opening
 
 void StreamSession::enqueue(const EventPtr& event) {
   queued_.push_back(event);
-  pending_bytes_ += event->frame.size();
-  if (pending_bytes_ > budget_) overflowed_ = true;
+  queued_bytes_ += event->frame.size();
+  if (queued_bytes_ + in_flight_bytes_ > budget_) overflowed_ = true;
   if (!marked_dirty_) {
     marked_dirty_ = true;
     shard_.mark_dirty(this);
@@ -68,7 +69,7 @@ void StreamSession::flush() {
     std::error_code ignored;
     auto peer = socket_.remote_endpoint(ignored);
     spdlog::warn("slow consumer {}:{} disconnected: {} bytes pending (limit {})", peer.address().to_string(),
-                 peer.port(), pending_bytes_, budget_);
+                 peer.port(), queued_bytes_ + in_flight_bytes_, budget_);
     shard_.count_slow_consumer();
     close();
     return;
@@ -82,6 +83,7 @@ void StreamSession::write() {
     return;
   }
   writing_.swap(queued_);
+  queued_bytes_ = 0;
   buffers_.clear();
   if (!head_.empty()) buffers_.emplace_back(asio::buffer(head_));
   std::size_t bytes = 0;
@@ -93,22 +95,41 @@ void StreamSession::write() {
   for (const EventPtr& e : writing_) buffers_.emplace_back(asio::buffer(e->frame));
   if (chunked_ && bytes > 0) buffers_.emplace_back(asio::buffer(crlf));
   if (finishing_ && chunked_) buffers_.emplace_back(asio::buffer(last_chunk));
+  first_buffer_ = 0;
+  in_flight_bytes_ = asio::buffer_size(buffers_);
   write_in_flight_ = true;
   last_write_ = Clock::now();
-  asio::async_write(socket_, buffers_,
-                    [self = shared_from_this()](const std::error_code& ec, std::size_t) { self->on_written(ec); });
+  write_some();
 }
 
-void StreamSession::on_written(const std::error_code& ec) {
-  write_in_flight_ = false;
-  for (const EventPtr& e : writing_) pending_bytes_ -= e->frame.size();
-  writing_.clear();
-  head_.clear();
-  head_.shrink_to_fit();
+void StreamSession::write_some() {
+  // write_some rather than async_write: each partial write gives its bytes back to the
+  // budget at once, so a client that keeps up is never mistaken for a slow one.
+  socket_.async_write_some(std::span<const asio::const_buffer>(buffers_).subspan(first_buffer_),
+                           [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+                             self->on_written(ec, n);
+                           });
+}
+
+void StreamSession::on_written(const std::error_code& ec, std::size_t n) {
   if (ec) {
+    write_in_flight_ = false;
     if (ec != asio::error::operation_aborted) spdlog::debug("stream write failed: {}", ec.message());
     close();
     return;
+  }
+  in_flight_bytes_ -= n;
+  if (in_flight_bytes_ > 0) {
+    while (n >= buffers_[first_buffer_].size()) n -= buffers_[first_buffer_++].size();
+    buffers_[first_buffer_] += n;
+    write_some();
+    return;
+  }
+  write_in_flight_ = false;
+  writing_.clear();
+  if (!head_.empty()) {
+    head_.clear();
+    head_.shrink_to_fit();
   }
   if (finishing_ && queued_.empty()) {
     close();

@@ -45,7 +45,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
  private:
   void enqueue(const EventPtr& event);
   void write();
-  void on_written(const std::error_code& ec);
+  void write_some();
+  void on_written(const std::error_code& ec, std::size_t n);
   void watch_peer();
 
   Shard& shard_;
@@ -57,7 +58,9 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   std::vector<EventPtr> writing_;
   std::vector<asio::const_buffer> buffers_;
   std::uint64_t cursor_ = 0;
-  std::size_t pending_bytes_ = 0;
+  std::size_t first_buffer_ = 0;     ///< first buffer of the write not yet fully sent
+  std::size_t queued_bytes_ = 0;     ///< frames waiting for the next write
+  std::size_t in_flight_bytes_ = 0;  ///< bytes of the current write not yet sent
   std::size_t budget_;
   Clock::time_point last_write_;
   char chunk_header_[20];
