@@ -1,6 +1,5 @@
 #pragma once
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "broker/event.hpp"
@@ -27,16 +26,22 @@ class TopicHistory {
   bool collect_after(std::uint64_t after, std::vector<EventPtr>& out) const;
 
   std::uint64_t floor() const { return floor_; }
-  std::uint64_t last_id() const { return events_.empty() ? floor_ : events_.back()->id; }
-  std::size_t size() const { return events_.size(); }
+  std::uint64_t last_id() const { return count_ == 0 ? floor_ : at(count_ - 1)->id; }
+  std::size_t size() const { return count_; }
 
  private:
+  // A ring over `slots_`, grown on demand up to the capacity: a topic that never holds many
+  // events never pays for the full ring, and an empty one allocates nothing.
+  const EventPtr& at(std::size_t i) const { return slots_[(head_ + i) % slots_.size()]; }
   void drop_oldest();
+  void grow();
 
   std::size_t capacity_;
   Clock::duration max_age_;
   std::uint64_t floor_;
-  std::deque<EventPtr> events_;
+  std::vector<EventPtr> slots_;
+  std::size_t head_ = 0;   ///< slot of the oldest event
+  std::size_t count_ = 0;  ///< events held
 };
 
 }  // namespace herald

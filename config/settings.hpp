@@ -31,6 +31,8 @@ struct Settings {
   Millis idle_timeout{60000};
   std::vector<std::string> cors_origins{"*"};
   std::string log_level = "info";
+  std::string log_format = "plain";       ///< plain or json
+  std::vector<std::string> metrics_topics;  ///< topics that get their own labelled series
 
   unsigned effective_threads() const;
 };

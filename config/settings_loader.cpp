@@ -68,6 +68,12 @@ std::vector<std::string> split_list(std::string_view text) {
   return out;
 }
 
+std::string join_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
 const std::vector<Option>& options() {
   static const std::vector<Option> all = {
       {"host", "address to listen on (0.0.0.0, ::, 127.0.0.1, ...)",
@@ -104,11 +110,7 @@ const std::vector<Option>& options() {
          if (list.empty()) throw std::invalid_argument("must list at least one origin, or *");
          s.cors_origins = std::move(list);
        },
-       [](const Settings& s) {
-         std::string out;
-         for (const auto& o : s.cors_origins) out += (out.empty() ? "" : ",") + o;
-         return out;
-       }},
+       [](const Settings& s) { return join_list(s.cors_origins); }},
       {"log-level", "trace, debug, info, warn, error or off",
        [](Settings& s, std::string_view v) {
          static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -120,6 +122,15 @@ const std::vector<Option>& options() {
          throw std::invalid_argument("must be one of trace, debug, info, warn, error, off");
        },
        [](const Settings& s) { return s.log_level; }},
+      {"log-format", "plain, or json for one JSON object per line",
+       [](Settings& s, std::string_view v) {
+         if (v != "plain" && v != "json") throw std::invalid_argument("must be plain or json");
+         s.log_format = v;
+       },
+       [](const Settings& s) { return s.log_format; }},
+      {"metrics-topics", "comma-separated topics that get per-topic series in /metrics (keep it short)",
+       [](Settings& s, std::string_view v) { s.metrics_topics = split_list(v); },
+       [](const Settings& s) { return join_list(s.metrics_topics); }},
   };
   return all;
 }
@@ -189,6 +200,10 @@ LoadedSettings load_settings(const std::vector<std::string>& args, const std::ma
       out.help = true;
       return out;
     }
+    if (arg == "--version") {
+      out.version = true;
+      return out;
+    }
     if (arg.rfind("--", 0) != 0) throw SettingsError("unexpected argument '" + arg + "' (see --help)");
     std::string name = arg.substr(2), value;
     bool has_value = false;
@@ -231,6 +246,7 @@ std::string settings_help() {
         << "      " << o.help << " [default: " << o.show(defaults) << "]\n";
   }
   out << "  --config FILE (HERALD_CONFIG)\n      JSON object of settings, keys as above\n"
+         "  --version\n      print the version and build information\n"
          "  --help\n      this text\n";
   return out.str();
 }

@@ -13,6 +13,7 @@ namespace herald {
 struct LoadedSettings {
   Settings settings;
   bool help = false;
+  bool version = false;
 };
 
 /// Builds the settings from defaults < JSON file (--config or HERALD_CONFIG) < environment

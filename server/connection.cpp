@@ -37,6 +37,7 @@ void Connection::close() {
 asio::awaitable<bool> Connection::send(std::string bytes) {
   deadline_ = Clock::now() + settings_.idle_timeout;  // a reader too slow to take a reply
   auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), use_tuple);
+  ShardStats::add(shard_.stats().bytes_sent, n);
   co_return !ec;
 }
 
@@ -98,6 +99,7 @@ asio::awaitable<void> Connection::run() {
                                                                 : "timed out waiting for the request headers");
           r.close = true;
           timed_out_ = false;
+          shard_.stats().reject(408);
           co_await send(r.to_string(false));
         }
         co_return;
@@ -108,6 +110,7 @@ asio::awaitable<void> Connection::run() {
     if (state == RequestParser::State::error) {
       HttpResponse r = json_error(parser.error_status(), parser.error_message());
       r.close = true;
+      shard_.stats().reject(parser.error_status());
       spdlog::debug("bad request: {} {}", parser.error_status(), parser.error_message());
       if (co_await send(r.to_string(parser.request().http10()))) co_await linger();
       co_return;
@@ -119,6 +122,7 @@ asio::awaitable<void> Connection::run() {
       co_return;
     }
     auto& response = std::get<HttpResponse>(result);
+    shard_.stats().reject(response.status);
     if (!co_await send(response.to_string(parser.request().http10()))) co_return;
     if (response.close) {
       co_await linger();

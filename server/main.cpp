@@ -8,10 +8,13 @@
 
 #include <sys/resource.h>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <asio/version.hpp>
+#include <llhttp.h>
+
 #include "config/settings_loader.hpp"
+#include "server/logging.hpp"
 #include "server/server.hpp"
 
 extern char** environ;
@@ -52,12 +55,15 @@ int main(int argc, char** argv) {
     std::fputs(herald::settings_help().c_str(), stdout);
     return 0;
   }
+  if (loaded.version) {
+    std::printf("herald %s (commit %s, %s build, %s, Asio %d.%d.%d, llhttp %d.%d.%d)\n", HERALD_VERSION, HERALD_GIT_SHA,
+                HERALD_BUILD_TYPE, "g++ " __VERSION__, ASIO_VERSION / 100000, ASIO_VERSION / 100 % 1000,
+                ASIO_VERSION % 100, LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
+    return 0;
+  }
   const herald::Settings& settings = loaded.settings;
 
-  auto logger = spdlog::stderr_color_mt("herald");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(settings.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  herald::setup_logging(settings.log_level, settings.log_format);
 
   // Block the stop signals in every thread; main waits for them with sigwait below.
   sigset_t stop_signals;

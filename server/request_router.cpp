@@ -57,7 +57,8 @@ RouteResult RequestRouter::route(const HttpRequest& request) const {
   std::string_view allow;
   if (path == "/events") allow = "GET, OPTIONS";
   else if (path == "/publish") allow = "POST, OPTIONS";
-  else if (path == "/healthz" || path == "/") allow = "GET, HEAD, OPTIONS";
+  else if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/stats" || path == "/")
+    allow = "GET, HEAD, OPTIONS";
   else return finish(json_error(404, "not found"));
 
   const std::string& m = request.method;
@@ -81,10 +82,18 @@ RouteResult RequestRouter::route(const HttpRequest& request) const {
     return finish(publish(request, *query));
   }
   if (m != "GET" && m != "HEAD") return finish(method_not_allowed(allow));
-  if (path == "/healthz") {
+  if (path == "/healthz") return finish(json_response(200, R"({"status":"ok"})"));
+  if (path == "/readyz") {
     if (!hub_.accepting()) return finish(json_response(503, R"({"status":"draining"})"));
-    return finish(json_response(200, R"({"status":"ok"})"));
+    return finish(json_response(200, R"({"status":"ready"})"));
   }
+  if (path == "/metrics") {
+    HttpResponse r;
+    r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    r.body = hub_.metrics();
+    return finish(std::move(r));
+  }
+  if (path == "/stats") return finish(json_response(200, hub_.stats()));
   HttpResponse page;
   page.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
   page.body = web_index_html();

@@ -21,6 +21,10 @@ class Hub {
   virtual std::vector<std::uint64_t> publish(const std::vector<Message>& messages) = 0;
   /// False while shutting down.
   virtual bool accepting() const = 0;
+  /// Prometheus text for /metrics.
+  virtual std::string metrics() const = 0;
+  /// JSON for /stats.
+  virtual std::string stats() const = 0;
 };
 
 /// A valid GET /events: the connection becomes a stream.

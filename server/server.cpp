@@ -38,7 +38,7 @@ BrokerOptions broker_options(const Settings& s) {
 Server::Server(Settings settings)
     : settings_(std::move(settings)), broker_(broker_options(settings_)), router_(settings_, *this) {
   for (std::size_t i = 0; i < broker_.shard_count(); ++i)
-    shards_.push_back(std::make_unique<Shard>(i, broker_, settings_, router_, counters_));
+    shards_.push_back(std::make_unique<Shard>(i, broker_, settings_, router_));
 }
 
 Server::~Server() {
@@ -111,6 +111,30 @@ void Server::wait() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   for (auto& shard : shards_) shard->context().stop();
   for (auto& shard : shards_) shard->join();
+}
+
+ServerFigures Server::figures() const {
+  ServerFigures f;
+  f.uptime_seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  f.connections_open = counters_.open_connections.load(std::memory_order_relaxed);
+  f.connections_accepted = counters_.accepted_connections.load(std::memory_order_relaxed);
+  for (const auto& shard : shards_) f.add(shard->stats());
+  f.topics = broker_.topic_count();
+  f.events_published = broker_.published();
+  f.last_event_id = f.events_published ? broker_.last_id() : 0;
+  if (!settings_.metrics_topics.empty()) f.labelled_topics = broker_.topic_infos(settings_.metrics_topics);
+  return f;
+}
+
+std::string Server::metrics() const { return render_prometheus(figures()); }
+
+std::string Server::stats() const {
+  constexpr std::size_t listed = 100;
+  nlohmann::json out = figures_to_json(figures());
+  std::size_t total = 0;
+  out["topic_list"] = topics_to_json(broker_.busiest_topics(listed, total));
+  out["topic_list_truncated"] = total > listed;
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::vector<std::uint64_t> Server::publish(const std::vector<Message>& messages) {

@@ -10,6 +10,7 @@
 
 #include "broker/broker.hpp"
 #include "config/settings.hpp"
+#include "server/metrics.hpp"
 #include "server/request_router.hpp"
 #include "server/server_counters.hpp"
 
@@ -35,6 +36,10 @@ class Server : public Hub {
 
   std::vector<std::uint64_t> publish(const std::vector<Message>& messages) override;
   bool accepting() const override { return accepting_.load(std::memory_order_relaxed); }
+  std::string metrics() const override;
+  std::string stats() const override;
+  /// Every shard's counters summed with the broker's, at this moment. Any thread.
+  ServerFigures figures() const;
 
  private:
   asio::awaitable<void> accept_loop();
@@ -46,6 +51,7 @@ class Server : public Hub {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   std::uint16_t port_ = 0;
+  Clock::time_point started_ = Clock::now();
   std::atomic<bool> accepting_{true};
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;

@@ -9,7 +9,6 @@ namespace herald {
 struct ServerCounters {
   std::atomic<std::size_t> open_connections{0};
   std::atomic<std::uint64_t> accepted_connections{0};
-  std::atomic<std::uint64_t> slow_consumer_disconnects{0};
 };
 
 }  // namespace herald

@@ -11,7 +11,6 @@
 #include "broker/sse_encoder.hpp"
 #include "server/connection.hpp"
 #include "server/http_response.hpp"
-#include "server/server_counters.hpp"
 #include "server/stream_session.hpp"
 
 namespace herald {
@@ -24,13 +23,11 @@ EventPtr control_frame(std::string frame) {
 }
 }  // namespace
 
-Shard::Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router,
-             ServerCounters& counters)
+Shard::Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router)
     : index_(index),
       broker_(broker),
       settings_(settings),
       router_(router),
-      counters_(counters),
       tick_timer_(context_),
       stream_open_(control_frame(sse::encode_stream_open(static_cast<std::uint64_t>(settings.retry.count())))),
       heartbeat_(control_frame(sse::encode_comment("heartbeat"))) {
@@ -86,6 +83,7 @@ void Shard::reject(asio::ip::tcp::socket socket) {
     r.close = true;
     return r.to_string(false);
   }();
+  stats_.reject(503);
   auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
   asio::async_write(*s, asio::buffer(response), [s](const std::error_code&, std::size_t) {
     std::error_code ignored;
@@ -104,7 +102,7 @@ void Shard::open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, Strea
   // Registered before the snapshot, on this thread: every event after the snapshot's
   // high-water mark reaches the stream through drain(), and the ones before it through the
   // replay, so the seam has no gap; the cursor drops the overlap.
-  Snapshot snap = broker_.snapshot(stream->topics(), request.after);
+  Snapshot snap = broker_.subscribe(stream->topics(), request.after);
   std::vector<EventPtr> opening{stream_open_};
   if (request.unusable_last_id) {
     opening.push_back(control_frame(sse::encode_truncated_notice(stream->topics(), *request.unusable_last_id)));
@@ -112,10 +110,23 @@ void Shard::open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, Strea
     opening.push_back(control_frame(sse::encode_truncated_notice(snap.truncated_topics, std::to_string(*request.after))));
   }
   opening.insert(opening.end(), snap.replay.begin(), snap.replay.end());
+
+  ShardStats::add(stats_.streams_opened);
+  ShardStats::add(stats_.streams_open);
+  ShardStats::add(stats_.subscriptions, stream->topics().size());
+  if (request.after || request.unusable_last_id) {
+    ShardStats::add(stats_.replays);
+    ShardStats::add(stats_.events_replayed, snap.replay.size());
+    ShardStats::add(stats_.events_delivered, snap.replay.size());
+  }
+  if (opening.size() > 1 + snap.replay.size()) ShardStats::add(stats_.truncated_notices);
   stream->start(std::move(request.response_head), opening, snap.high_water);
 }
 
 void Shard::remove_stream(StreamSession* stream) {
+  broker_.unsubscribe(stream->topics());
+  ShardStats::sub(stats_.streams_open);
+  ShardStats::sub(stats_.subscriptions, stream->topics().size());
   for (const std::string& topic : stream->topics()) {
     auto it = subscribers_.find(topic);
     if (it == subscribers_.end()) continue;
@@ -132,17 +143,21 @@ void Shard::remove_stream(StreamSession* stream) {
 void Shard::add_connection(Connection* connection) { connections_.add(connection); }
 void Shard::remove_connection(Connection* connection) { connections_.remove(connection); }
 
-void Shard::count_slow_consumer() { counters_.slow_consumer_disconnects.fetch_add(1, std::memory_order_relaxed); }
-
 void Shard::drain() {
   broker_.mailbox(index_).take(inbox_);
+  auto now = Clock::now();
+  std::uint64_t delivered = 0;
   for (const EventPtr& event : inbox_) {
+    bool followed = false;
     for (const std::string& topic : event->topics) {
       auto it = subscribers_.find(topic);
       if (it == subscribers_.end()) continue;
-      for (StreamSession* s : it->second) s->deliver(event);
+      followed = true;
+      for (StreamSession* s : it->second) delivered += s->deliver(event);
     }
+    if (followed) stats_.observe_latency(now - event->published);
   }
+  ShardStats::add(stats_.events_delivered, delivered);
   inbox_.clear();
   flush_dirty();
 }

@@ -14,13 +14,13 @@
 #include "config/settings.hpp"
 #include "server/connection_slot.hpp"
 #include "server/request_router.hpp"
+#include "server/shard_stats.hpp"
 #include "server/slot_list.hpp"
 
 namespace herald {
 
 class Connection;
 class StreamSession;
-struct ServerCounters;
 
 /// One I/O thread and everything it owns: an io_context, the connections accepted onto it,
 /// its streams and its index from topic to local streams. Nothing here is shared with other
@@ -29,8 +29,7 @@ struct ServerCounters;
 /// One timer per shard drives heartbeats and request deadlines for all its connections.
 class Shard {
  public:
-  Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router,
-        ServerCounters& counters);
+  Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router);
   ~Shard();
 
   asio::io_context& context() { return context_; }
@@ -50,7 +49,8 @@ class Shard {
   void add_connection(Connection* connection);
   void remove_connection(Connection* connection);
   void mark_dirty(StreamSession* stream) { dirty_.push_back(stream); }
-  void count_slow_consumer();
+  ShardStats& stats() { return stats_; }
+  const ShardStats& stats() const { return stats_; }
 
  private:
   void drain();
@@ -62,7 +62,6 @@ class Shard {
   Broker& broker_;
   const Settings& settings_;
   const RequestRouter& router_;
-  ServerCounters& counters_;
   asio::io_context context_{1};
   asio::steady_timer tick_timer_;
   Clock::duration tick_interval_;
@@ -76,6 +75,7 @@ class Shard {
   std::vector<StreamSession*> dirty_;
   EventPtr stream_open_;
   EventPtr heartbeat_;
+  ShardStats stats_;
 };
 
 }  // namespace herald

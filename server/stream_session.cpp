@@ -51,10 +51,11 @@ void StreamSession::enqueue(const EventPtr& event) {
   }
 }
 
-void StreamSession::deliver(const EventPtr& event) {
-  if (closed_ || finishing_ || event->id <= cursor_) return;
+bool StreamSession::deliver(const EventPtr& event) {
+  if (closed_ || finishing_ || event->id <= cursor_) return false;
   cursor_ = event->id;
   enqueue(event);
+  return true;
 }
 
 void StreamSession::heartbeat(Clock::time_point idle_since, const EventPtr& comment) {
@@ -70,7 +71,7 @@ void StreamSession::flush() {
     auto peer = socket_.remote_endpoint(ignored);
     spdlog::warn("slow consumer {}:{} disconnected: {} bytes pending (limit {})", peer.address().to_string(),
                  peer.port(), queued_bytes_ + in_flight_bytes_, budget_);
-    shard_.count_slow_consumer();
+    ShardStats::add(shard_.stats().slow_consumer_disconnects);
     close();
     return;
   }
@@ -119,6 +120,7 @@ void StreamSession::on_written(const std::error_code& ec, std::size_t n) {
     return;
   }
   in_flight_bytes_ -= n;
+  ShardStats::add(shard_.stats().bytes_sent, n);
   if (in_flight_bytes_ > 0) {
     while (n >= buffers_[first_buffer_].size()) n -= buffers_[first_buffer_++].size();
     buffers_[first_buffer_] += n;

@@ -30,7 +30,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
 
   /// A live event for one of this stream's topics; skipped if already sent (an event on
   /// several topics, or one the replay covered).
-  void deliver(const EventPtr& event);
+  /// Returns whether the event was queued.
+  bool deliver(const EventPtr& event);
   /// Starts a write if anything is queued and none is in flight; closes an overflowed stream.
   void flush();
   /// Queues `comment` if nothing was written since `idle_since`.

@@ -30,7 +30,7 @@ TEST_CASE("publish assigns consecutive ids from the first id and encodes once") 
   auto ids1 = b.publish({msg({"a"}, "x"), msg({"b"}, "y", "t")}, wake);
   CHECK(ids1 == std::vector<std::uint64_t>{1000, 1001});
   CHECK(b.last_id() == 1001);
-  auto snap = b.snapshot({"b"}, 999);
+  auto snap = b.subscribe({"b"}, 999);
   REQUIRE(snap.replay.size() == 1);
   CHECK(snap.replay[0]->frame == "id: 1001\nevent: t\ndata: y\n\n");
 }
@@ -55,7 +55,7 @@ TEST_CASE("an event on several topics is one shared event, replayed once") {
   Broker b(options());
   std::vector<bool> wake;
   b.publish({msg({"a", "b"}, "both"), msg({"a"}, "a only")}, wake);
-  auto snap = b.snapshot({"a", "b"}, 999);
+  auto snap = b.subscribe({"a", "b"}, 999);
   CHECK(ids(snap.replay) == std::vector<std::uint64_t>{1000, 1001});
   CHECK(snap.truncated_topics.empty());
 }
@@ -64,7 +64,7 @@ TEST_CASE("a multi-topic replay is merged in id order") {
   Broker b(options());
   std::vector<bool> wake;
   b.publish({msg({"a"}, "1"), msg({"b"}, "2"), msg({"a"}, "3"), msg({"b"}, "4")}, wake);
-  auto snap = b.snapshot({"b", "a"}, 1000);
+  auto snap = b.subscribe({"b", "a"}, 1000);
   CHECK(ids(snap.replay) == std::vector<std::uint64_t>{1001, 1002, 1003});
   CHECK(snap.high_water == 1003);
 }
@@ -73,7 +73,7 @@ TEST_CASE("a snapshot without a last id only marks the high water") {
   Broker b(options());
   std::vector<bool> wake;
   b.publish({msg({"a"}, "1")}, wake);
-  auto snap = b.snapshot({"a"}, std::nullopt);
+  auto snap = b.subscribe({"a"}, std::nullopt);
   CHECK(snap.replay.empty());
   CHECK(snap.truncated_topics.empty());
   CHECK(snap.high_water == 1000);
@@ -83,20 +83,20 @@ TEST_CASE("truncation is reported per topic when its ring has moved past the id"
   Broker b(options(2));
   std::vector<bool> wake;
   b.publish({msg({"a"}, "1"), msg({"a"}, "2"), msg({"a"}, "3"), msg({"b"}, "4")}, wake);
-  auto snap = b.snapshot({"a", "b"}, 999);  // 1000 has left a's ring of two
+  auto snap = b.subscribe({"a", "b"}, 999);  // 1000 has left a's ring of two
   CHECK(snap.truncated_topics == std::vector<std::string>{"a"});
   CHECK(ids(snap.replay) == std::vector<std::uint64_t>{1001, 1002, 1003});
-  CHECK(b.snapshot({"a", "b"}, 1000).truncated_topics.empty());  // all after 1000 is still held
+  CHECK(b.subscribe({"a", "b"}, 1000).truncated_topics.empty());  // all after 1000 is still held
 }
 
 TEST_CASE("ids from before the server started, or never issued, are reported as truncated") {
   Broker b(options());
   std::vector<bool> wake;
   b.publish({msg({"a"}, "1")}, wake);
-  CHECK(b.snapshot({"a"}, 5).truncated_topics == std::vector<std::string>{"a"});
-  CHECK(b.snapshot({"never"}, 5).truncated_topics == std::vector<std::string>{"never"});
-  CHECK(b.snapshot({"never"}, 999).truncated_topics.empty());
-  auto future = b.snapshot({"a"}, 5000);
+  CHECK(b.subscribe({"a"}, 5).truncated_topics == std::vector<std::string>{"a"});
+  CHECK(b.subscribe({"never"}, 5).truncated_topics == std::vector<std::string>{"never"});
+  CHECK(b.subscribe({"never"}, 999).truncated_topics.empty());
+  auto future = b.subscribe({"a"}, 5000);
   CHECK(future.truncated_topics == std::vector<std::string>{"a"});
   CHECK(future.replay.empty());
 }
@@ -117,4 +117,30 @@ TEST_CASE("concurrent publishers get unique ids and every mailbox stays in id or
     REQUIRE(got.size() == 4 * per_thread);
     for (std::size_t i = 1; i < got.size(); ++i) CHECK(got[i]->id == got[i - 1]->id + 1);
   }
+}
+
+TEST_CASE("subscriber counts follow subscribe and unsubscribe, and unused topics are forgotten") {
+  Broker b(options());
+  std::vector<bool> wake;
+  b.subscribe({"a", "b"}, std::nullopt);
+  b.subscribe({"a"}, std::nullopt);
+  b.publish({msg({"a"}, "1")}, wake);
+  std::size_t total = 0;
+  auto busiest = b.busiest_topics(10, total);
+  CHECK(total == 2);
+  REQUIRE(busiest.size() == 2);
+  CHECK(busiest[0].name == "a");
+  CHECK(busiest[0].subscribers == 2);
+  CHECK(busiest[0].published == 1);
+  CHECK(busiest[0].last_id == 1000);
+  CHECK(busiest[1].name == "b");
+  CHECK(busiest[1].last_id == 0);
+  b.unsubscribe({"a", "b"});
+  b.unsubscribe({"a"});
+  CHECK(b.topic_count() == 1);  // "b" had no events: gone; "a" keeps its history
+  auto infos = b.topic_infos({"a", "zzz"});
+  CHECK(infos[0].subscribers == 0);
+  CHECK(infos[0].retained == 1);
+  CHECK(infos[1].published == 0);
+  CHECK(b.published() == 1);
 }

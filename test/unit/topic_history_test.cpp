@@ -74,3 +74,28 @@ TEST_CASE("no maximum age keeps old events") {
   h.expire(Clock::now());
   CHECK(h.size() == 1);
 }
+
+TEST_CASE("the ring keeps the newest events through many wrap-arounds") {
+  TopicHistory h(5, {}, 0);
+  for (std::uint64_t id = 1; id <= 103; ++id) {
+    h.append(event(id));
+    std::vector<EventPtr> out;
+    h.collect_after(0, out);
+    std::vector<std::uint64_t> expected;
+    for (std::uint64_t e = id > 5 ? id - 4 : 1; e <= id; ++e) expected.push_back(e);
+    REQUIRE(ids(out) == expected);
+  }
+  CHECK(h.last_id() == 103);
+  CHECK(h.floor() == 98);
+}
+
+TEST_CASE("an event stays alive while history holds it, and no longer") {
+  TopicHistory h(2, {}, 0);
+  auto first = event(1);
+  std::weak_ptr<const Event> watch = first;
+  h.append(std::move(first));
+  h.append(event(2));
+  CHECK_FALSE(watch.expired());
+  h.append(event(3));
+  CHECK(watch.expired());
+}
