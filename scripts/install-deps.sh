@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Herald builds and tests with, if any is missing.
 set -euo pipefail
-packages=(cmake make g++ pkg-config libasio-dev nlohmann-json3-dev libspdlog-dev doctest-dev node-llhttp python3 curl)
+packages=(cmake make g++ pkg-config libasio-dev nlohmann-json3-dev libspdlog-dev doctest-dev node-llhttp python3 curl nginx-light)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
