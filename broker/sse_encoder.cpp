@@ -42,15 +42,23 @@ std::string encode_comment(std::string_view text) {
   return out;
 }
 
+std::string encode_control(std::string_view type, std::string_view json_line) {
+  std::string out = "event: ";
+  out += type;
+  out += "\ndata: ";
+  out += json_line;
+  out += "\n\n";
+  return out;
+}
+
 std::string encode_truncated_notice(const std::vector<std::string>& topics, std::string_view last_event_id) {
   nlohmann::json body = {{"topics", topics}, {"last_event_id", std::string(last_event_id)}};
   // dump() with replacement never throws on invalid UTF-8 from a client's header.
-  std::string out = "event: ";
-  out += truncated_event_type;
-  out += "\ndata: ";
-  out += body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  out += "\n\n";
-  return out;
+  return encode_control(truncated_event_type, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::string encode_replay_complete(std::size_t replayed) {
+  return encode_control(replay_complete_event_type, "{\"replayed\":" + std::to_string(replayed) + "}");
 }
 
 bool valid_event_type(std::string_view type) {

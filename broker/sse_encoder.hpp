@@ -19,8 +19,18 @@ std::string encode_stream_open(std::uint64_t retry_ms);
 /// A comment frame; `text` must not contain CR or LF.
 std::string encode_comment(std::string_view text);
 
-/// The history-truncated notice (no id line, so the client's last event id stays put).
+/// Event type of the notice sent after a replay when the client asked with ?notifyReplay=1.
+inline constexpr std::string_view replay_complete_event_type = "herald-replay-complete";
+
+/// A frame of Herald's own (notices, stats): a type and one line of JSON, and no id line,
+/// so the client's last event id stays put.
+std::string encode_control(std::string_view type, std::string_view json_line);
+
+/// The history-truncated notice.
 std::string encode_truncated_notice(const std::vector<std::string>& topics, std::string_view last_event_id);
+
+/// The end-of-replay notice.
+std::string encode_replay_complete(std::size_t replayed);
 
 /// True when `type` may be sent as an `event:` field: no CR, LF or NUL.
 bool valid_event_type(std::string_view type);

@@ -33,6 +33,7 @@ struct Settings {
   std::string log_level = "info";
   std::string log_format = "plain";       ///< plain or json
   std::vector<std::string> metrics_topics;  ///< topics that get their own labelled series
+  bool demo = false;                        ///< publish the server time to topic "time"
 
   unsigned effective_threads() const;
 };

@@ -15,6 +15,7 @@ struct Option {
   std::string help;
   std::function<void(Settings&, std::string_view)> parse;  // throws std::exception on bad input
   std::function<std::string(const Settings&)> show;
+  bool is_switch = false;  // a flag that may stand alone: --demo means --demo=true
 };
 
 std::uint64_t parse_uint(std::string_view text, std::uint64_t min, std::uint64_t max) {
@@ -131,6 +132,13 @@ const std::vector<Option>& options() {
       {"metrics-topics", "comma-separated topics that get per-topic series in /metrics (keep it short)",
        [](Settings& s, std::string_view v) { s.metrics_topics = split_list(v); },
        [](const Settings& s) { return join_list(s.metrics_topics); }},
+      {"demo", "publish the server time to topic \"time\" every 2 seconds (true or false; --demo alone: true)",
+       [](Settings& s, std::string_view v) {
+         if (v == "true" || v == "1" || v == "yes") s.demo = true;
+         else if (v == "false" || v == "0" || v == "no") s.demo = false;
+         else throw std::invalid_argument("must be true or false");
+       },
+       [](const Settings& s) { return std::string(s.demo ? "true" : "false"); }, true},
   };
   return all;
 }
@@ -174,6 +182,7 @@ void apply_file(Settings& s, const std::string& path) {
     std::string text;
     if (value.is_string()) text = value.get<std::string>();
     else if (value.is_number_unsigned()) text = std::to_string(value.get<std::uint64_t>());
+    else if (value.is_boolean()) text = value.get<bool>() ? "true" : "false";
     else if (value.is_array()) {
       for (const auto& item : value) {
         if (!item.is_string()) throw SettingsError("invalid " + found->name + " in " + path + ": list items must be strings");
@@ -212,17 +221,18 @@ LoadedSettings load_settings(const std::vector<std::string>& args, const std::ma
       name.resize(eq);
       has_value = true;
     }
+    const Option* found = nullptr;
+    for (const Option& o : options())
+      if (o.name == name) found = &o;
     if (!has_value) {
-      if (i + 1 >= args.size()) throw SettingsError("--" + name + " needs a value");
-      value = args[++i];
+      if (found && found->is_switch) value = "true";
+      else if (i + 1 >= args.size()) throw SettingsError("--" + name + " needs a value");
+      else value = args[++i];
     }
     if (name == "config") {
       config_path = value;
       continue;
     }
-    const Option* found = nullptr;
-    for (const Option& o : options())
-      if (o.name == name) found = &o;
     if (!found) throw SettingsError("unknown option '--" + name + "' (see --help)");
     flags.emplace_back(found, value);
   }

@@ -54,10 +54,11 @@ RouteResult RequestRouter::route(const HttpRequest& request) const {
   auto query = parse_query(query_text);
   if (!query) return finish(json_error(400, "malformed query string"));
 
+  const WebAsset* asset = find_web_asset(path);
   std::string_view allow;
-  if (path == "/events") allow = "GET, OPTIONS";
+  if (path == "/events" || path == "/stats/stream") allow = "GET, OPTIONS";
   else if (path == "/publish") allow = "POST, OPTIONS";
-  else if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/stats" || path == "/")
+  else if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/stats" || asset)
     allow = "GET, HEAD, OPTIONS";
   else return finish(json_error(404, "not found"));
 
@@ -71,15 +72,17 @@ RouteResult RequestRouter::route(const HttpRequest& request) const {
     r.headers.emplace_back("Access-Control-Max-Age", "86400");
     return finish(std::move(r));
   }
-  if (path == "/events") {
-    if (m != "GET") return finish(method_not_allowed(allow));
-    RouteResult result = events(request, *query);
-    if (auto* r = std::get_if<HttpResponse>(&result)) return finish(std::move(*r));
-    return result;
-  }
   if (path == "/publish") {
     if (m != "POST") return finish(method_not_allowed(allow));
     return finish(publish(request, *query));
+  }
+  if (path == "/events" || path == "/stats/stream") {
+    if (m != "GET") return finish(method_not_allowed(allow));
+    StreamRequest feed;
+    feed.stats = true;
+    RouteResult result = path == "/events" ? events(request, *query) : stream(request, std::move(feed));
+    if (auto* r = std::get_if<HttpResponse>(&result)) return finish(std::move(*r));
+    return result;
   }
   if (m != "GET" && m != "HEAD") return finish(method_not_allowed(allow));
   if (path == "/healthz") return finish(json_response(200, R"({"status":"ok"})"));
@@ -95,8 +98,9 @@ RouteResult RequestRouter::route(const HttpRequest& request) const {
   }
   if (path == "/stats") return finish(json_response(200, hub_.stats()));
   HttpResponse page;
-  page.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
-  page.body = web_index_html();
+  page.headers.emplace_back("Content-Type", std::string(asset->content_type));
+  page.headers.emplace_back("Cache-Control", "no-cache");
+  page.body = asset->body;
   return finish(std::move(page));
 }
 
@@ -121,7 +125,11 @@ RouteResult RequestRouter::events(const HttpRequest& request, const QueryParams&
     s.after = parse_id(*param);
     if (!s.after) return json_error(400, "invalid lastEventId: expected an event id");
   }
+  if (const std::string* notify = find_param(query, "notifyReplay")) s.notify_replay = *notify != "0" && *notify != "false";
+  return stream(request, std::move(s));
+}
 
+RouteResult RequestRouter::stream(const HttpRequest& request, StreamRequest s) const {
   s.chunked = !request.http10();
   std::vector<std::pair<std::string, std::string>> headers = {
       {"Content-Type", "text/event-stream; charset=utf-8"},

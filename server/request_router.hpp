@@ -36,6 +36,8 @@ struct StreamRequest {
   std::optional<std::string> unusable_last_id;
   std::string response_head;  ///< status line and headers, ready to write
   bool chunked = true;        ///< HTTP/1.1: chunked framing; HTTP/1.0: close-delimited
+  bool notify_replay = false; ///< send herald-replay-complete after a replay (?notifyReplay=1)
+  bool stats = false;         ///< the /stats/stream feed instead of topics
 };
 
 using RouteResult = std::variant<HttpResponse, StreamRequest>;
@@ -49,6 +51,8 @@ class RequestRouter {
 
  private:
   RouteResult events(const HttpRequest& request, const QueryParams& query) const;
+  /// Completes `s` with the response head: shared by /events and /stats/stream.
+  RouteResult stream(const HttpRequest& request, StreamRequest s) const;
   HttpResponse publish(const HttpRequest& request, const QueryParams& query) const;
   void add_cors(const HttpRequest& request, std::vector<std::pair<std::string, std::string>>& headers) const;
 

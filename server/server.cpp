@@ -1,6 +1,7 @@
 #include "server/server.hpp"
 
 #include <chrono>
+#include <ctime>
 #include <thread>
 
 #include <asio/co_spawn.hpp>
@@ -8,6 +9,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -38,7 +40,7 @@ BrokerOptions broker_options(const Settings& s) {
 Server::Server(Settings settings)
     : settings_(std::move(settings)), broker_(broker_options(settings_)), router_(settings_, *this) {
   for (std::size_t i = 0; i < broker_.shard_count(); ++i)
-    shards_.push_back(std::make_unique<Shard>(i, broker_, settings_, router_));
+    shards_.push_back(std::make_unique<Shard>(i, broker_, settings_, router_, *this));
 }
 
 Server::~Server() {
@@ -56,6 +58,7 @@ void Server::start() {
   acceptor_->listen(asio::socket_base::max_listen_connections);
   port_ = acceptor_->local_endpoint().port();
   asio::co_spawn(context, accept_loop(), asio::detached);
+  if (settings_.demo) asio::co_spawn(context, demo_loop(), asio::detached);
   for (auto& shard : shards_) shard->start();
 }
 
@@ -85,6 +88,24 @@ asio::awaitable<void> Server::accept_loop() {
     asio::post(target.context(), [&target, s = std::move(socket), slot = ConnectionSlot(counters_.open_connections)]() mutable {
       target.accept(std::move(s), std::move(slot));
     });
+  }
+}
+
+asio::awaitable<void> Server::demo_loop() {
+  // The classic first demo: the server's clock, published to topic "time".
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (accepting()) {
+    auto now = std::chrono::system_clock::now();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+    publish({Message{{"time"}, "", fmt::format("{}.{:03}Z", text, ms % 1000)}});
+    timer.expires_after(std::chrono::seconds(2));
+    auto [ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
   }
 }
 
@@ -134,6 +155,7 @@ std::string Server::stats() const {
   std::size_t total = 0;
   out["topic_list"] = topics_to_json(broker_.busiest_topics(listed, total));
   out["topic_list_truncated"] = total > listed;
+  out["demo"] = settings_.demo;
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

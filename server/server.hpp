@@ -43,6 +43,7 @@ class Server : public Hub {
 
  private:
   asio::awaitable<void> accept_loop();
+  asio::awaitable<void> demo_loop();
 
   Settings settings_;
   Broker broker_;

@@ -23,11 +23,12 @@ EventPtr control_frame(std::string frame) {
 }
 }  // namespace
 
-Shard::Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router)
+Shard::Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router, Hub& hub)
     : index_(index),
       broker_(broker),
       settings_(settings),
       router_(router),
+      hub_(hub),
       tick_timer_(context_),
       stream_open_(control_frame(sse::encode_stream_open(static_cast<std::uint64_t>(settings.retry.count())))),
       heartbeat_(control_frame(sse::encode_comment("heartbeat"))) {
@@ -97,6 +98,14 @@ void Shard::open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, Strea
                                                 request.chunked, settings_.max_pending_bytes);
   if (stopping_) return;
   streams_.add(stream);
+  ShardStats::add(stats_.streams_opened);
+  ShardStats::add(stats_.streams_open);
+  if (request.stats) {
+    stats_streams_.push_back(stream.get());
+    stream->start(std::move(request.response_head),
+                  {stream_open_, control_frame(sse::encode_control("stats", hub_.stats()))}, 0);
+    return;
+  }
   for (const std::string& topic : stream->topics()) subscribers_[topic].push_back(stream.get());
 
   // Registered before the snapshot, on this thread: every event after the snapshot's
@@ -110,16 +119,16 @@ void Shard::open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, Strea
     opening.push_back(control_frame(sse::encode_truncated_notice(snap.truncated_topics, std::to_string(*request.after))));
   }
   opening.insert(opening.end(), snap.replay.begin(), snap.replay.end());
+  bool resumed = request.after || request.unusable_last_id;
+  if (resumed && request.notify_replay) opening.push_back(control_frame(sse::encode_replay_complete(snap.replay.size())));
 
-  ShardStats::add(stats_.streams_opened);
-  ShardStats::add(stats_.streams_open);
   ShardStats::add(stats_.subscriptions, stream->topics().size());
-  if (request.after || request.unusable_last_id) {
+  if (resumed) {
     ShardStats::add(stats_.replays);
     ShardStats::add(stats_.events_replayed, snap.replay.size());
     ShardStats::add(stats_.events_delivered, snap.replay.size());
   }
-  if (opening.size() > 1 + snap.replay.size()) ShardStats::add(stats_.truncated_notices);
+  if (request.unusable_last_id || !snap.truncated_topics.empty()) ShardStats::add(stats_.truncated_notices);
   stream->start(std::move(request.response_head), opening, snap.high_water);
 }
 
@@ -136,6 +145,10 @@ void Shard::remove_stream(StreamSession* stream) {
       list.pop_back();
     }
     if (list.empty()) subscribers_.erase(it);
+  }
+  if (auto it = std::find(stats_streams_.begin(), stats_streams_.end(), stream); it != stats_streams_.end()) {
+    *it = stats_streams_.back();
+    stats_streams_.pop_back();
   }
   streams_.remove(stream);
 }
@@ -181,6 +194,11 @@ void Shard::tick() {
   auto now = Clock::now();
   auto idle_since = now - settings_.heartbeat_interval;
   streams_.for_each([&](const std::shared_ptr<StreamSession>& s) { s->heartbeat(idle_since, heartbeat_); });
+  if (!stats_streams_.empty() && now >= next_stats_) {
+    next_stats_ = now + std::chrono::seconds(1) - tick_interval_ / 2;
+    EventPtr frame = control_frame(sse::encode_control("stats", hub_.stats()));
+    for (StreamSession* s : stats_streams_) s->push(frame);
+  }
   flush_dirty();
   connections_.for_each([&](Connection* c) { c->check_deadline(now); });
   if (index_ == 0) broker_.expire(now);

@@ -29,7 +29,7 @@ class StreamSession;
 /// One timer per shard drives heartbeats and request deadlines for all its connections.
 class Shard {
  public:
-  Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router);
+  Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router, Hub& hub);
   ~Shard();
 
   asio::io_context& context() { return context_; }
@@ -62,6 +62,7 @@ class Shard {
   Broker& broker_;
   const Settings& settings_;
   const RequestRouter& router_;
+  Hub& hub_;
   asio::io_context context_{1};
   asio::steady_timer tick_timer_;
   Clock::duration tick_interval_;
@@ -73,6 +74,8 @@ class Shard {
   std::unordered_map<std::string, std::vector<StreamSession*>> subscribers_;
   std::vector<EventPtr> inbox_;
   std::vector<StreamSession*> dirty_;
+  std::vector<StreamSession*> stats_streams_;  ///< /stats/stream subscribers
+  Clock::time_point next_stats_;
   EventPtr stream_open_;
   EventPtr heartbeat_;
   ShardStats stats_;

@@ -58,6 +58,10 @@ bool StreamSession::deliver(const EventPtr& event) {
   return true;
 }
 
+void StreamSession::push(const EventPtr& frame) {
+  if (!closed_ && !finishing_) enqueue(frame);
+}
+
 void StreamSession::heartbeat(Clock::time_point idle_since, const EventPtr& comment) {
   if (closed_ || finishing_ || write_in_flight_ || !queued_.empty() || last_write_ > idle_since) return;
   enqueue(comment);

@@ -32,6 +32,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   /// several topics, or one the replay covered).
   /// Returns whether the event was queued.
   bool deliver(const EventPtr& event);
+  /// Queues a frame of Herald's own (stats) regardless of the cursor.
+  void push(const EventPtr& frame);
   /// Starts a write if anything is queued and none is in flight; closes an overflowed stream.
   void flush();
   /// Queues `comment` if nothing was written since `idle_since`.

@@ -58,6 +58,17 @@ TEST_CASE("file < environment < flags") {
   std::remove(path.c_str());
 }
 
+TEST_CASE("switches stand alone or take true and false") {
+  CHECK(load_settings({"--demo"}, {}).settings.demo);
+  CHECK(load_settings({"--demo", "--port", "1"}, {}).settings.demo);
+  CHECK_FALSE(load_settings({"--demo=false"}, {}).settings.demo);
+  CHECK(load_settings({}, {{"HERALD_DEMO", "true"}}).settings.demo);
+  std::string path = temp_file(R"({"demo": true})");
+  CHECK(load_settings({"--config", path}, {}).settings.demo);
+  std::remove(path.c_str());
+  CHECK_THROWS_AS(load_settings({"--demo=maybe"}, {}), SettingsError);
+}
+
 TEST_CASE("invalid values name the setting") {
   auto message = [](std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
     try {
