@@ -6,6 +6,9 @@
 
 namespace herald::sse {
 
+/// Event types Herald sends itself start with this; publishers may not use it.
+inline constexpr std::string_view reserved_event_prefix = "herald-";
+
 /// Event type of the notice sent before a replay that history no longer fully covers.
 inline constexpr std::string_view truncated_event_type = "herald-history-truncated";
 

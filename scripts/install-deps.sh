@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Herald builds and tests with, if any is missing.
+# Installs the Debian 12 packages Herald needs, if any is missing: to build it, or with
+# --test also what the test suite uses (nginx for the proxy test, chromium for the browser
+# tests; Node.js and npm come with the machine, Debian's are the fallback).
 set -euo pipefail
-packages=(cmake make g++ pkg-config libasio-dev nlohmann-json3-dev libspdlog-dev doctest-dev node-llhttp python3 curl nginx-light)
+packages=(cmake make g++ libasio-dev nlohmann-json3-dev libspdlog-dev doctest-dev node-llhttp)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(python3 curl nginx-light chromium)
+  command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

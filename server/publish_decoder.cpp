@@ -31,6 +31,8 @@ std::string validate(Message& m) {
   std::sort(m.topics.begin(), m.topics.end());
   m.topics.erase(std::unique(m.topics.begin(), m.topics.end()), m.topics.end());
   if (!sse::valid_event_type(m.type)) return "invalid event type: it must not contain CR, LF or NUL";
+  // Apps trust Herald's notices (history truncated, replay complete): publishers can't forge them.
+  if (m.type.rfind(sse::reserved_event_prefix, 0) == 0) return "invalid event type: herald- types are reserved";
   return {};
 }
 

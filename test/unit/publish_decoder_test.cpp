@@ -68,6 +68,8 @@ TEST_CASE("bad publish requests are refused with the right status") {
   CHECK(error("application/json", "", R"({"topic":"a","data":"","event":"x\ny"})") == 400);
   CHECK(error("application/json", "", R"({"topic":"a","data":"","event":"x\ry"})") == 400);
   CHECK(error("application/json", "", R"({"topic":"a","data":"","event":7})") == 400);
+  CHECK(error("application/json", "", R"({"topic":"a","data":"","event":"herald-history-truncated"})") == 400);
+  CHECK(error("", "topic=a&event=herald-replay-complete", "x") == 400);
   CHECK(error("application/json", "", "[]") == 400);
   CHECK(error("application/json", "", "[1]") == 400);
   CHECK(error("application/json", "", R"({"topic":")" + std::string(257, 'x') + R"("})") == 400);
