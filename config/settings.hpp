@@ -34,6 +34,7 @@ struct Settings {
   std::string log_format = "plain";       ///< plain or json
   std::vector<std::string> metrics_topics;  ///< topics that get their own labelled series
   bool demo = false;                        ///< publish the server time to topic "time"
+  Millis drain_delay{0};                    ///< SIGTERM to closing: /readyz 503, all else served
 
   unsigned effective_threads() const;
 };

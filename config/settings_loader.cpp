@@ -112,6 +112,9 @@ const std::vector<Option>& options() {
          s.cors_origins = std::move(list);
        },
        [](const Settings& s) { return join_list(s.cors_origins); }},
+      duration("drain-delay",
+               "after SIGTERM, answer /readyz with 503 for this long while still serving, then stop",
+               &Settings::drain_delay, Millis(0)),
       {"log-level", "trace, debug, info, warn, error or off",
        [](Settings& s, std::string_view v) {
          static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};

@@ -89,6 +89,16 @@ int main(int argc, char** argv) {
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
+  server.drain();
+  if (settings.drain_delay.count() > 0) {
+    // Readiness goes first so load balancers move new clients elsewhere; a second signal
+    // cuts the delay short.
+    spdlog::info("{} received: draining for {} before stopping", signal == SIGINT ? "SIGINT" : "SIGTERM",
+                 herald::format_duration(settings.drain_delay));
+    timespec delay{static_cast<time_t>(settings.drain_delay.count() / 1000),
+                   static_cast<long>(settings.drain_delay.count() % 1000) * 1'000'000};
+    sigtimedwait(&stop_signals, nullptr, &delay);
+  }
   spdlog::info("{} received: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
   server.stop();
   server.wait();

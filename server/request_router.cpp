@@ -87,7 +87,7 @@ RouteResult RequestRouter::route(const HttpRequest& request) const {
   if (m != "GET" && m != "HEAD") return finish(method_not_allowed(allow));
   if (path == "/healthz") return finish(json_response(200, R"({"status":"ok"})"));
   if (path == "/readyz") {
-    if (!hub_.accepting()) return finish(json_response(503, R"({"status":"draining"})"));
+    if (!hub_.ready()) return finish(json_response(503, R"({"status":"draining"})"));
     return finish(json_response(200, R"({"status":"ready"})"));
   }
   if (path == "/metrics") {

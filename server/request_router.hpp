@@ -21,6 +21,8 @@ class Hub {
   virtual std::vector<std::uint64_t> publish(const std::vector<Message>& messages) = 0;
   /// False while shutting down.
   virtual bool accepting() const = 0;
+  /// False from the moment a stop is requested (readiness), while work may still be served.
+  virtual bool ready() const = 0;
   /// Prometheus text for /metrics.
   virtual std::string metrics() const = 0;
   /// JSON for /stats.

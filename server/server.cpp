@@ -110,6 +110,7 @@ asio::awaitable<void> Server::demo_loop() {
 }
 
 void Server::stop() {
+  drain();
   if (!accepting_.exchange(false)) return;
   asio::post(shards_.front()->context(), [this] {
     std::error_code ignored;

@@ -29,13 +29,17 @@ class Server : public Hub {
   void start();
   /// The bound port (useful with port 0).
   std::uint16_t port() const { return port_; }
-  /// Any thread, signal-safe via asio: stop accepting and end streams.
+  /// Any thread: /readyz answers 503 from now on, so load balancers stop sending work, while
+  /// everything else is still served.
+  void drain() { ready_.store(false, std::memory_order_relaxed); }
+  /// Any thread: stop accepting and end streams.
   void stop();
   /// Blocks until stop() was called and connections ended (or the grace period passed).
   void wait();
 
   std::vector<std::uint64_t> publish(const std::vector<Message>& messages) override;
   bool accepting() const override { return accepting_.load(std::memory_order_relaxed); }
+  bool ready() const override { return ready_.load(std::memory_order_relaxed); }
   std::string metrics() const override;
   std::string stats() const override;
   /// Every shard's counters summed with the broker's, at this moment. Any thread.
@@ -54,6 +58,7 @@ class Server : public Hub {
   std::uint16_t port_ = 0;
   Clock::time_point started_ = Clock::now();
   std::atomic<bool> accepting_{true};
+  std::atomic<bool> ready_{true};
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;

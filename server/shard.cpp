@@ -86,7 +86,8 @@ void Shard::reject(asio::ip::tcp::socket socket) {
   }();
   stats_.reject(503);
   auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-  asio::async_write(*s, asio::buffer(response), [s](const std::error_code&, std::size_t) {
+  asio::async_write(*s, asio::buffer(response), [this, s](const std::error_code&, std::size_t n) {
+    ShardStats::add(stats_.bytes_sent, n);
     std::error_code ignored;
     s->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
     s->close(ignored);

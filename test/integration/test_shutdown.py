@@ -8,7 +8,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herald_fixture import HeraldServer, HttpConnection, SSEClient, publish  # noqa: E402
+from herald_fixture import HeraldServer, HttpConnection, SSEClient, publish, request  # noqa: E402
 
 
 class Shutdown(unittest.TestCase):
@@ -77,6 +77,49 @@ class Shutdown(unittest.TestCase):
             s = socket.create_connection(("127.0.0.1", self.server.port), timeout=1)
             s.close()
 
+
+
+class DrainDelay(unittest.TestCase):
+    """--drain-delay: after SIGTERM, /readyz says 503 while everything else is still served."""
+
+    def setUp(self):
+        self.server = HeraldServer(["--drain-delay", "1500ms", "--heartbeat-interval", "60s"])
+        self.server.start()
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def test_readyz_fails_first_then_the_server_stops(self):
+        port = self.server.port
+        s = SSEClient(port, ["drain-topic"])
+        try:
+            self.assertEqual(request(port, "GET", "/readyz").status, 200)
+            start = time.monotonic()
+            self.server.signal(signal.SIGTERM)
+            deadline = start + 1.0
+            while request(port, "GET", "/readyz").status != 503:
+                self.assertLess(time.monotonic(), deadline, "/readyz never answered 503 after SIGTERM")
+                time.sleep(0.02)
+            # Still serving during the delay: health, publishing and delivery to open streams.
+            self.assertEqual(request(port, "GET", "/healthz").status, 200)
+            eid = publish(port, "drain-topic", "during the drain delay")
+            self.assertEqual(s.next_event().int_id, eid)
+            s.read_to_eof(timeout=6)
+            took = time.monotonic() - start
+            self.assertGreaterEqual(took, 1.3, "stream ended before the drain delay was over")
+            code = self.server.wait_exit(5)
+            self.assertEqual(code, 0, self.server.log()[-2000:])
+        finally:
+            s.close()
+
+    def test_second_signal_cuts_the_delay_short(self):
+        self.server.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        start = time.monotonic()
+        self.server.signal(signal.SIGTERM)
+        code = self.server.wait_exit(3)
+        self.assertEqual(code, 0, self.server.log()[-2000:])
+        self.assertLess(time.monotonic() - start, 1.2)
 
 if __name__ == "__main__":
     unittest.main()
