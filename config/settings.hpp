@@ -22,6 +22,9 @@ struct Settings {
   Millis heartbeat_interval{15000};
   Millis retry{3000};
   std::size_t max_connections = 10000;
+  std::size_t max_connections_per_client = 0;  ///< per remote address; 0: no limit
+  std::size_t max_events_per_publish = 100;
+  std::size_t max_data_bytes = 256 * 1024;  ///< per event
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_pending_bytes = 1024 * 1024;

@@ -93,9 +93,17 @@ const std::vector<Option>& options() {
       duration("retry", "reconnect delay announced to clients (the SSE retry field)", &Settings::retry, Millis(0)),
       number("max-connections", "open connections at most; extra ones get 503", &Settings::max_connections, 1,
              10'000'000),
+      number("max-connections-per-client",
+             "open connections from one address at most, extra ones get 429 (0: no limit; behind a proxy every "
+             "client has the proxy's address)",
+             &Settings::max_connections_per_client, 0, 10'000'000),
+      number("max-events-per-publish", "events one publish request may carry (413 beyond)",
+             &Settings::max_events_per_publish, 1, 1'000'000),
+      size("max-data-bytes", "data of one event at most (413 beyond)", &Settings::max_data_bytes, 1),
       size("max-header-bytes", "request line and headers at most (431 beyond)", &Settings::max_header_bytes, 256),
       size("max-body-bytes", "request body at most (413 beyond)", &Settings::max_body_bytes, 1),
-      size("max-pending-bytes", "unsent bytes per stream before the slow client is disconnected",
+      size("max-pending-bytes", "bytes queued for a stream behind its write in progress before the slow client is "
+           "disconnected",
            &Settings::max_pending_bytes, 1024),
       number("max-topics-per-subscription", "topics one /events request may list", &Settings::max_topics_per_subscription,
              1, 100'000),

@@ -149,6 +149,12 @@ HttpResponse RequestRouter::publish(const HttpRequest& request, const QueryParam
   auto decoded = decode_publish(content_type ? *content_type : std::string_view(), query, request.body);
   if (auto* error = std::get_if<PublishError>(&decoded)) return json_error(error->status, error->message);
   auto& d = std::get<DecodedPublish>(decoded);
+  if (d.messages.size() > settings_.max_events_per_publish)
+    return json_error(413, "too many events in one request: at most " + std::to_string(settings_.max_events_per_publish));
+  for (std::size_t i = 0; i < d.messages.size(); ++i)
+    if (d.messages[i].data.size() > settings_.max_data_bytes)
+      return json_error(413, (d.batch ? "event " + std::to_string(i) + ": " : std::string()) + "data too large: at most " +
+                                 std::to_string(settings_.max_data_bytes) + " bytes per event");
   std::vector<std::uint64_t> ids = hub_.publish(d.messages);
   nlohmann::json body = d.batch ? nlohmann::json{{"ids", ids}} : nlohmann::json{{"id", ids.front()}};
   return json_response(200, body.dump());

@@ -38,7 +38,10 @@ BrokerOptions broker_options(const Settings& s) {
 }  // namespace
 
 Server::Server(Settings settings)
-    : settings_(std::move(settings)), broker_(broker_options(settings_)), router_(settings_, *this) {
+    : settings_(std::move(settings)),
+      broker_(broker_options(settings_)),
+      limiter_(settings_.max_connections, settings_.max_connections_per_client),
+      router_(settings_, *this) {
   for (std::size_t i = 0; i < broker_.shard_count(); ++i)
     shards_.push_back(std::make_unique<Shard>(i, broker_, settings_, router_, *this));
 }
@@ -79,13 +82,24 @@ asio::awaitable<void> Server::accept_loop() {
     std::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     counters_.accepted_connections.fetch_add(1, std::memory_order_relaxed);
-    if (counters_.open_connections.fetch_add(1, std::memory_order_relaxed) >= settings_.max_connections) {
-      counters_.open_connections.fetch_sub(1, std::memory_order_relaxed);
-      spdlog::warn("connection limit ({}) reached: answering 503", settings_.max_connections);
-      asio::post(target.context(), [&target, s = std::move(socket)]() mutable { target.reject(std::move(s)); });
+    auto peer = socket.remote_endpoint(ignored).address();
+    ConnectionSlot slot;
+    auto verdict = limiter_.try_acquire(peer, slot);
+    if (verdict != ConnectionLimiter::Verdict::accepted) {
+      bool server_full = verdict == ConnectionLimiter::Verdict::server_full;
+      // One line per second at most: a flood of refusals must not flood the log.
+      if (auto now = Clock::now(); now >= next_limit_log_) {
+        next_limit_log_ = now + std::chrono::seconds(1);
+        if (server_full) spdlog::warn("connection limit ({}) reached: answering 503", settings_.max_connections);
+        else spdlog::warn("{} is at its connection limit ({}): answering 429", peer.to_string(),
+                          settings_.max_connections_per_client);
+      }
+      asio::post(target.context(), [&target, s = std::move(socket), server_full]() mutable {
+        target.reject(std::move(s), server_full ? 503 : 429);
+      });
       continue;
     }
-    asio::post(target.context(), [&target, s = std::move(socket), slot = ConnectionSlot(counters_.open_connections)]() mutable {
+    asio::post(target.context(), [&target, s = std::move(socket), slot = std::move(slot)]() mutable {
       target.accept(std::move(s), std::move(slot));
     });
   }
@@ -129,7 +143,7 @@ void Server::wait() {
   }
   // Streams end after their queued bytes; give slow readers a bounded grace period.
   auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (counters_.open_connections.load() > 0 && std::chrono::steady_clock::now() < give_up)
+  while (limiter_.open() > 0 && std::chrono::steady_clock::now() < give_up)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   for (auto& shard : shards_) shard->context().stop();
   for (auto& shard : shards_) shard->join();
@@ -138,7 +152,7 @@ void Server::wait() {
 ServerFigures Server::figures() const {
   ServerFigures f;
   f.uptime_seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-  f.connections_open = counters_.open_connections.load(std::memory_order_relaxed);
+  f.connections_open = limiter_.open();
   f.connections_accepted = counters_.accepted_connections.load(std::memory_order_relaxed);
   for (const auto& shard : shards_) f.add(shard->stats());
   f.topics = broker_.topic_count();

@@ -10,6 +10,7 @@
 
 #include "broker/broker.hpp"
 #include "config/settings.hpp"
+#include "server/connection_slot.hpp"
 #include "server/metrics.hpp"
 #include "server/request_router.hpp"
 #include "server/server_counters.hpp"
@@ -52,11 +53,13 @@ class Server : public Hub {
   Settings settings_;
   Broker broker_;
   ServerCounters counters_;
+  ConnectionLimiter limiter_;
   RequestRouter router_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   std::uint16_t port_ = 0;
   Clock::time_point started_ = Clock::now();
+  Clock::time_point next_limit_log_;  ///< accept loop only
   std::atomic<bool> accepting_{true};
   std::atomic<bool> ready_{true};
   std::mutex stop_mutex_;

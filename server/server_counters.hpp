@@ -7,7 +7,6 @@ namespace herald {
 
 /// Process-wide figures shared by all shards. Relaxed atomics: they are counts, not locks.
 struct ServerCounters {
-  std::atomic<std::size_t> open_connections{0};
   std::atomic<std::uint64_t> accepted_connections{0};
 };
 

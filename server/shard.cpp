@@ -78,13 +78,19 @@ void Shard::accept(asio::ip::tcp::socket socket, ConnectionSlot slot) {
   asio::co_spawn(context_, connection->run(), asio::detached);
 }
 
-void Shard::reject(asio::ip::tcp::socket socket) {
-  static const std::string response = [] {
+void Shard::reject(asio::ip::tcp::socket socket, int status) {
+  static const std::string server_full = [] {
     HttpResponse r = json_error(503, "too many connections");
     r.close = true;
     return r.to_string(false);
   }();
-  stats_.reject(503);
+  static const std::string client_full = [] {
+    HttpResponse r = json_error(429, "too many connections from your address");
+    r.close = true;
+    return r.to_string(false);
+  }();
+  const std::string& response = status == 429 ? client_full : server_full;
+  stats_.reject(status);
   auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
   asio::async_write(*s, asio::buffer(response), [this, s](const std::error_code&, std::size_t n) {
     ShardStats::add(stats_.bytes_sent, n);

@@ -43,7 +43,8 @@ class Shard {
 
   // Shard thread only.
   void accept(asio::ip::tcp::socket socket, ConnectionSlot slot);
-  void reject(asio::ip::tcp::socket socket);
+  /// Answers `status` (503: server full, 429: client full) and closes.
+  void reject(asio::ip::tcp::socket socket, int status);
   void open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, StreamRequest request);
   void remove_stream(StreamSession* stream);
   void add_connection(Connection* connection);

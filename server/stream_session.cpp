@@ -44,7 +44,10 @@ void StreamSession::start(std::string head, const std::vector<EventPtr>& opening
 void StreamSession::enqueue(const EventPtr& event) {
   queued_.push_back(event);
   queued_bytes_ += event->frame.size();
-  if (queued_bytes_ + in_flight_bytes_ > budget_) overflowed_ = true;
+  // What waits behind the write in progress is what a slow reader costs. The write itself is
+  // left out: its completion may be handled a moment after the kernel took the bytes, and a
+  // reader that keeps up must never be mistaken for a slow one.
+  if (queued_bytes_ > budget_) overflowed_ = true;
   if (!marked_dirty_) {
     marked_dirty_ = true;
     shard_.mark_dirty(this);
@@ -73,8 +76,8 @@ void StreamSession::flush() {
   if (overflowed_) {
     std::error_code ignored;
     auto peer = socket_.remote_endpoint(ignored);
-    spdlog::warn("slow consumer {}:{} disconnected: {} bytes pending (limit {})", peer.address().to_string(),
-                 peer.port(), queued_bytes_ + in_flight_bytes_, budget_);
+    spdlog::warn("slow consumer {}:{} disconnected: {} bytes waiting behind a write of {} (limit {})",
+                 peer.address().to_string(), peer.port(), queued_bytes_, in_flight_bytes_, budget_);
     ShardStats::add(shard_.stats().slow_consumer_disconnects);
     close();
     return;

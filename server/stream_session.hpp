@@ -16,9 +16,10 @@ class Shard;
 /// One open SSE stream. Lives on its shard's thread and is touched by no other.
 ///
 /// Events are queued as shared, already-encoded frames; whatever is queued while a write is
-/// in flight goes out as one gathered write (one chunk) when it completes. The queue is
-/// bounded: past its byte budget the stream is closed, and the client reconnects and
-/// replays from history, so a slow reader costs neither memory nor other clients' time.
+/// in flight goes out as one gathered write (one chunk) when it completes. The queue behind
+/// the write is bounded: past its byte budget the stream is closed, and the client reconnects
+/// and replays from history, so a slow reader costs neither unbounded memory (at most about
+/// twice the budget: the queue and the write before it) nor other clients' time.
 class StreamSession : public std::enable_shared_from_this<StreamSession> {
  public:
   StreamSession(Shard& shard, asio::ip::tcp::socket socket, ConnectionSlot slot, std::vector<std::string> topics,

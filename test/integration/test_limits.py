@@ -208,5 +208,70 @@ class MaxTopics(HeraldTestCase):
         self.assertEqual(c.status, 200, c.response)
 
 
+class MaxConnectionsPerClient(HeraldTestCase):
+    SERVER_ARGS = ["--max-connections-per-client", "3"]
+
+    def connect_from(self, source):
+        import socket as socket_module
+        sock = socket_module.socket()
+        sock.settimeout(5)
+        sock.bind((source, 0))
+        sock.connect(("127.0.0.1", self.port))
+        return BufferedSocket(sock)
+
+    def exchange(self, bs):
+        bs.sendall(build_request("GET", "/healthz", [("Connection", "keep-alive")]))
+        return read_response(bs, time.monotonic() + 5)
+
+    def test_one_address_is_limited_others_are_not(self):
+        held = []
+        try:
+            for i in range(3):
+                held.append(self.connect_from("127.0.0.1"))
+                self.assertEqual(self.exchange(held[-1]).status, 200, "connection %d of 3" % (i + 1))
+            extra = self.connect_from("127.0.0.1")
+            held.append(extra)
+            self.assert_json_error(self.exchange(extra), 429, "4th connection from one address")
+            other = self.connect_from("127.0.0.2")
+            held.append(other)
+            self.assertEqual(self.exchange(other).status, 200, "another address must still be served")
+        finally:
+            for c in held:
+                c.close()
+        deadline = time.monotonic() + 3
+        while request(self.port, "GET", "/healthz").status != 200:
+            self.assertLess(time.monotonic(), deadline, "slots of the closed connections never came back")
+            time.sleep(0.05)
+        self.assert_server_healthy("per-client limit")
+
+
+class PublishLimits(HeraldTestCase):
+    SERVER_ARGS = ["--max-events-per-publish", "3", "--max-data-bytes", "100"]
+
+    def post_json(self, obj):
+        import json
+        return request(self.port, "POST", "/publish", [("Content-Type", "application/json")],
+                       json.dumps(obj).encode())
+
+    def test_too_many_events_in_one_request_413(self):
+        t = self.topic("many")
+        self.assert_json_error(self.post_json([{"topic": t, "data": str(i)} for i in range(4)]), 413, "4 events")
+        r = self.post_json([{"topic": t, "data": str(i)} for i in range(3)])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.json()["ids"]), 3)
+        self.assert_server_healthy("events per publish")
+
+    def test_event_data_too_large_413(self):
+        t = self.topic("big")
+        self.assert_json_error(self.post_json({"topic": t, "data": "x" * 101}), 413, "101-byte data (JSON)")
+        r = request(self.port, "POST", "/publish?topic=" + t, [("Content-Type", "text/plain")], b"y" * 101)
+        self.assert_json_error(r, 413, "101-byte data (raw body)")
+        err = self.post_json([{"topic": t, "data": "ok"}, {"topic": t, "data": "z" * 101}])
+        self.assert_json_error(err, 413, "second event too large")
+        self.assertIn("event 1", err.json()["error"])
+        self.assertEqual(self.post_json({"topic": t, "data": "x" * 100}).status, 200)
+        self.assert_server_healthy("data size")
+
+
 if __name__ == "__main__":
     unittest.main()
