@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <span>
 
-#include <asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include "server/shard.hpp"
@@ -86,7 +85,8 @@ void StreamSession::flush() {
 }
 
 void StreamSession::write() {
-  if (queued_.empty() && head_.empty()) {
+  bool terminate = finishing_ && chunked_ && !terminator_sent_;
+  if (queued_.empty() && head_.empty() && !terminate) {
     if (finishing_) close();
     return;
   }
@@ -102,7 +102,10 @@ void StreamSession::write() {
   }
   for (const EventPtr& e : writing_) buffers_.emplace_back(asio::buffer(e->frame));
   if (chunked_ && bytes > 0) buffers_.emplace_back(asio::buffer(crlf));
-  if (finishing_ && chunked_) buffers_.emplace_back(asio::buffer(last_chunk));
+  if (terminate) {
+    buffers_.emplace_back(asio::buffer(last_chunk));
+    terminator_sent_ = true;
+  }
   first_buffer_ = 0;
   in_flight_bytes_ = asio::buffer_size(buffers_);
   write_in_flight_ = true;
@@ -140,8 +143,8 @@ void StreamSession::on_written(const std::error_code& ec, std::size_t n) {
     head_.clear();
     head_.shrink_to_fit();
   }
-  if (finishing_ && queued_.empty()) {
-    close();
+  if (finishing_) {
+    write();  // the terminator, if it has not gone out yet; then close
     return;
   }
   if (!queued_.empty() && !marked_dirty_) write();
@@ -173,15 +176,8 @@ void StreamSession::watch_peer() {
 void StreamSession::finish() {
   if (closed_) return;
   finishing_ = true;
-  if (!write_in_flight_) {
-    if (chunked_ && queued_.empty() && head_.empty()) {
-      write_in_flight_ = true;
-      asio::async_write(socket_, asio::buffer(last_chunk),
-                        [self = shared_from_this()](const std::error_code&, std::size_t) { self->close(); });
-    } else {
-      write();
-    }
-  }
+  // With a write in flight, its completion sends the rest and the terminator.
+  if (!write_in_flight_) write();
 }
 
 void StreamSession::close() {

@@ -73,6 +73,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   bool marked_dirty_ = false;
   bool overflowed_ = false;
   bool finishing_ = false;
+  bool terminator_sent_ = false;
   bool closed_ = false;
 };
 
