@@ -484,7 +484,8 @@ class ConfigFileExample(unittest.TestCase):
                 server.start()
             except RuntimeError as e:
                 self.fail("README.md:%d: herald --config rejects the example:\n%s" % (block.line, e))
-            log = server.log()
+            # Herald may answer /healthz a moment before its startup line is written.
+            log = server.wait_log(lambda text: "\n" in text)
             m = re.search(r"settings (\{.*\})\s*$", log.split("\n")[0])
             self.assertIsNotNone(m, "startup line does not list the settings: %r" % log[:500])
             shown = json.loads(m.group(1))
