@@ -105,6 +105,10 @@ const std::vector<Option>& options() {
       size("max-pending-bytes", "bytes queued for a stream behind its write in progress before the slow client is "
            "disconnected",
            &Settings::max_pending_bytes, 1024),
+      duration("write-batch-window",
+               "while events keep arriving, write to streams at most once per this window, many events per "
+               "write (0: write at once; a lone event is always written at once)",
+               &Settings::write_batch_window, Millis(0)),
       number("max-topics-per-subscription", "topics one /events request may list", &Settings::max_topics_per_subscription,
              1, 100'000),
       duration("header-timeout", "time allowed to send a request's headers (408 beyond)", &Settings::header_timeout,

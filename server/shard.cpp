@@ -30,6 +30,7 @@ Shard::Shard(std::size_t index, Broker& broker, const Settings& settings, const 
       router_(router),
       hub_(hub),
       tick_timer_(context_),
+      flush_timer_(context_),
       stream_open_(control_frame(sse::encode_stream_open(static_cast<std::uint64_t>(settings.retry.count())))),
       heartbeat_(control_frame(sse::encode_comment("heartbeat"))) {
   // One timer per shard, ticking often enough for the shortest deadline it enforces.
@@ -67,6 +68,10 @@ void Shard::shutdown() {
   asio::post(context_, [this] {
     stopping_ = true;
     tick_timer_.cancel();
+    if (flush_scheduled_) {
+      flush_timer_.cancel();
+      take_mailbox();  // what was waiting for the batch window still goes out before the end
+    }
     streams_.for_each([](const std::shared_ptr<StreamSession>& s) { s->finish(); });
     connections_.for_each([](Connection* c) { c->close(); });
   });
@@ -164,6 +169,29 @@ void Shard::add_connection(Connection* connection) { connections_.add(connection
 void Shard::remove_connection(Connection* connection) { connections_.remove(connection); }
 
 void Shard::drain() {
+  take_mailbox();
+  // Write now if the last round of writes was long enough ago; otherwise once the batch
+  // window is over, with everything that arrived meanwhile: under load each write carries
+  // many events, while a lone event still goes out at once.
+  if (flush_scheduled_) return;
+  auto now = Clock::now();
+  if (now >= next_flush_) {
+    flush_dirty();
+    next_flush_ = Clock::now() + settings_.write_batch_window;
+    return;
+  }
+  flush_scheduled_ = true;
+  flush_timer_.expires_at(next_flush_);
+  flush_timer_.async_wait([this](const std::error_code& ec) {
+    flush_scheduled_ = false;
+    if (ec) return;
+    take_mailbox();
+    flush_dirty();
+    next_flush_ = Clock::now() + settings_.write_batch_window;
+  });
+}
+
+void Shard::take_mailbox() {
   broker_.mailbox(index_).take(inbox_);
   auto now = Clock::now();
   std::uint64_t delivered = 0;
@@ -179,7 +207,6 @@ void Shard::drain() {
   }
   ShardStats::add(stats_.events_delivered, delivered);
   inbox_.clear();
-  flush_dirty();
 }
 
 void Shard::flush_dirty() {

@@ -55,6 +55,7 @@ class Shard {
 
  private:
   void drain();
+  void take_mailbox();
   void flush_dirty();
   void schedule_tick();
   void tick();
@@ -66,6 +67,9 @@ class Shard {
   Hub& hub_;
   asio::io_context context_{1};
   asio::steady_timer tick_timer_;
+  asio::steady_timer flush_timer_;  ///< one per shard: the end of the write batch window
+  Clock::time_point next_flush_;
+  bool flush_scheduled_ = false;
   Clock::duration tick_interval_;
   std::thread thread_;
   bool stopping_ = false;

@@ -5,7 +5,10 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herald_fixture import HeraldTestCase, publish  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+
+from herald_fixture import HeraldTestCase, Publisher, publish  # noqa: E402
 
 
 class StreamHeaders(HeraldTestCase):
@@ -73,6 +76,36 @@ class DefaultRetry(HeraldTestCase):
     def test_default_retry_is_3000ms(self):
         c = self.sse(self.topic())
         self.assertTrue(bytes(c.body).startswith(b"retry: 3000\n"), bytes(c.body)[:40])
+
+
+class WriteBatching(HeraldTestCase):
+    """--write-batch-window: a lone event goes out at once; a burst right after it waits for
+    the window and then goes out in one write (one HTTP chunk)."""
+    SERVER_ARGS = ["--write-batch-window", "400ms", "--threads", "1"]
+
+    def test_lone_event_at_once_then_burst_batched(self):
+        t = self.topic()
+        c = self.sse(t)
+        pub = Publisher(self.port)
+        try:
+            start = time.monotonic()
+            first = pub.publish(t, "lone")
+            self.assertEqual(c.next_event().int_id, first)
+            self.assertLess(time.monotonic() - start, 0.3, "a lone event must not wait for the window")
+            burst_start = time.monotonic()
+            ids = [pub.publish(t, "burst %d" % i) for i in range(5)]
+            got = [c.next_event(timeout=3).int_id for _ in ids]
+            waited = time.monotonic() - burst_start
+        finally:
+            pub.close()
+        self.assertEqual(got, ids)
+        self.assertGreater(waited, 0.15, "the burst should have waited for the batch window")
+        self.assertLess(waited, 2.0)
+        # All five came in one write: the raw wire holds a single chunk header for them.
+        wire = bytes(c.bs.wire)
+        burst_bytes = wire[wire.index(b"data: lone"):]
+        chunk_headers = re.findall(rb"\r\n[0-9a-f]+\r\n", burst_bytes)
+        self.assertEqual(len(chunk_headers), 1, "expected the burst in one chunk, wire: %r" % burst_bytes)
 
 
 if __name__ == "__main__":
