@@ -3,7 +3,7 @@
 FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      cmake make g++ libasio-dev nlohmann-json3-dev libspdlog-dev doctest-dev node-llhttp \
+      cmake make g++ libasio-dev nlohmann-json3-dev libspdlog-dev doctest-dev node-llhttp libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -15,9 +15,9 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHERALD_GIT_SHA="${HERALD_GI
  && strip build/herald
 
 FROM debian:bookworm-slim
-# spdlog and fmt are the only shared libraries beyond libc and libstdc++.
+# spdlog, fmt and OpenSSL's libcrypto are the only shared libraries beyond libc and libstdc++.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libspdlog1.10 libfmt9 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libspdlog1.10 libfmt9 libssl3 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin herald

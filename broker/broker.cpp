@@ -31,6 +31,7 @@ std::vector<std::uint64_t> Broker::publish(const std::vector<Message>& messages,
     event->topics = m.topics;
     event->frame = sse::encode_event(event->id, m.type, m.data);
     event->published = now;
+    event->is_private = m.is_private;
     EventPtr shared = std::move(event);
     for (const std::string& name : shared->topics) {
       Topic& t = topic(name);

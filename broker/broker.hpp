@@ -19,6 +19,7 @@ struct Message {
   std::vector<std::string> topics;
   std::string type;
   std::string data;
+  bool is_private = false;  ///< only subscribers authorized for its topic receive it
 };
 
 struct BrokerOptions {

@@ -15,6 +15,7 @@ struct Event {
   std::uint64_t id = 0;
   std::vector<std::string> topics;
   std::string frame;  ///< the complete SSE bytes ("id: ...\ndata: ...\n\n")
+  bool is_private = false;  ///< only for subscribers authorized for one of its topics
   Clock::time_point published;
 };
 

@@ -39,6 +39,12 @@ struct Settings {
   std::vector<std::string> metrics_topics;  ///< topics that get their own labelled series
   bool demo = false;                        ///< publish the server time to topic "time"
   Millis drain_delay{0};                    ///< SIGTERM to closing: /readyz 503, all else served
+  // Authorization: on when a secret or a public key is set.
+  std::string jwt_secret;                   ///< HS256 shared secret
+  std::string jwt_public_key;               ///< path of a PEM public key (RS256 or ES256)
+  Millis jwt_leeway{10000};                 ///< clock skew allowed on exp and nbf
+  std::vector<std::string> private_topics;  ///< patterns of topics that need a token to read
+  std::string auth_cookie = "herald_token"; ///< cookie that may carry the token
 
   unsigned effective_threads() const;
 };

@@ -147,6 +147,22 @@ const std::vector<Option>& options() {
       {"metrics-topics", "comma-separated topics that get per-topic series in /metrics (keep it short)",
        [](Settings& s, std::string_view v) { s.metrics_topics = split_list(v); },
        [](const Settings& s) { return join_list(s.metrics_topics); }},
+      {"jwt-secret", "HS256 secret that turns on authorization (prefer the environment variable: flags show in ps)",
+       [](Settings& s, std::string_view v) { s.jwt_secret = v; },
+       [](const Settings& s) { return std::string(s.jwt_secret.empty() ? "" : "(hidden)"); }},
+      {"jwt-public-key", "PEM public key file (RSA for RS256, EC P-256 for ES256) that turns on authorization",
+       [](Settings& s, std::string_view v) { s.jwt_public_key = v; },
+       [](const Settings& s) { return s.jwt_public_key; }},
+      duration("jwt-leeway", "clock skew allowed when checking a token's exp and nbf", &Settings::jwt_leeway, Millis(0)),
+      {"private-topics", "topic patterns that need a token to subscribe, comma separated (name, prefix*, or *)",
+       [](Settings& s, std::string_view v) { s.private_topics = split_list(v); },
+       [](const Settings& s) { return join_list(s.private_topics); }},
+      {"auth-cookie", "name of the cookie that may carry the token",
+       [](Settings& s, std::string_view v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         s.auth_cookie = v;
+       },
+       [](const Settings& s) { return s.auth_cookie; }},
       {"demo", "publish the server time to topic \"time\" every 2 seconds (true or false; --demo alone: true)",
        [](Settings& s, std::string_view v) {
          if (v == "true" || v == "1" || v == "yes") s.demo = true;
@@ -256,6 +272,10 @@ LoadedSettings load_settings(const std::vector<std::string>& args, const std::ma
   for (const Option& o : options())
     if (auto it = env.find(env_name(o.name)); it != env.end()) apply(out.settings, o, it->second, env_name(o.name));
   for (auto& [o, value] : flags) apply(out.settings, *o, value, "--" + o->name);
+  if (!out.settings.jwt_secret.empty() && !out.settings.jwt_public_key.empty())
+    throw SettingsError("invalid jwt-secret and jwt-public-key: set one of them, not both");
+  if (!out.settings.private_topics.empty() && out.settings.jwt_secret.empty() && out.settings.jwt_public_key.empty())
+    throw SettingsError("invalid private-topics: needs jwt-secret or jwt-public-key to verify tokens");
   return out;
 }
 

@@ -3,7 +3,7 @@
 # --test also what the test suite uses (nginx, caddy and haproxy for the proxy tests, chromium
 # for the browser tests; Node.js and npm come with the machine, Debian's are the fallback).
 set -euo pipefail
-packages=(cmake make g++ libasio-dev nlohmann-json3-dev libspdlog-dev doctest-dev node-llhttp)
+packages=(cmake make g++ libasio-dev nlohmann-json3-dev libspdlog-dev doctest-dev node-llhttp libssl-dev)
 if [ "${1:-}" = "--test" ]; then
   packages+=(python3 curl nginx-light caddy haproxy chromium)
   command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)

@@ -74,7 +74,14 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_file_limit();
 
-  herald::Server server(settings);
+  std::unique_ptr<herald::Server> owned;
+  try {
+    owned = std::make_unique<herald::Server>(settings);
+  } catch (const herald::SettingsError& e) {
+    spdlog::critical("{}", e.what());
+    return 2;
+  }
+  herald::Server& server = *owned;
   try {
     server.start();
   } catch (const std::exception& e) {

@@ -63,6 +63,10 @@ std::variant<Message, std::string> message_from_json(const Json& j) {
     if (!type->is_string()) return std::string("event must be a string");
     m.type = type->get<std::string>();
   }
+  if (auto priv = j.find("private"); priv != j.end() && !priv->is_null()) {
+    if (!priv->is_boolean()) return std::string("private must be true or false");
+    m.is_private = priv->get<bool>();
+  }
   return m;
 }
 
@@ -88,6 +92,14 @@ Result decode_json(std::string_view body) {
   return out;
 }
 
+// "private" as a form field or query parameter: true/1 or false/0.
+bool parse_private(const std::string& value, bool& out) {
+  if (value == "true" || value == "1") out = true;
+  else if (value == "false" || value == "0") out = false;
+  else return false;
+  return true;
+}
+
 Result decode_form(std::string_view body) {
   auto params = parse_query(body);
   if (!params) return PublishError{400, "malformed form body"};
@@ -96,7 +108,9 @@ Result decode_form(std::string_view body) {
   for (auto& [key, value] : *params) {
     if (key == "topic") m.topics.push_back(value);
     else if (key == "event") m.type = value;
-    else if (key == "data") {
+    else if (key == "private") {
+      if (!parse_private(value, m.is_private)) return PublishError{400, "private must be true or false"};
+    } else if (key == "data") {
       m.data = value;
       has_data = true;
     }
@@ -115,6 +129,8 @@ Result decode_publish(std::string_view content_type, const QueryParams& query, s
   for (const auto& [key, value] : query) {
     if (key == "topic") url_message.topics.push_back(value);
     else if (key == "event") url_message.type = value;
+    else if (key == "private" && !parse_private(value, url_message.is_private))
+      return PublishError{400, "private must be true or false"};
   }
   if (!url_message.topics.empty()) {
     url_message.data = body;

@@ -28,7 +28,51 @@ HttpResponse method_not_allowed(std::string_view allow) {
 
 }  // namespace
 
-RequestRouter::RequestRouter(const Settings& settings, Hub& hub) : settings_(settings), hub_(hub) {}
+RequestRouter::RequestRouter(const Settings& settings, Hub& hub, const JwtVerifier* verifier)
+    : settings_(settings), hub_(hub), verifier_(verifier) {}
+
+namespace {
+HttpResponse unauthorized(std::string_view message, bool invalid_token) {
+  HttpResponse r = json_error(401, message);
+  r.headers.emplace_back("WWW-Authenticate", invalid_token ? R"(Bearer realm="herald", error="invalid_token")"
+                                                           : R"(Bearer realm="herald")");
+  return r;
+}
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+std::optional<std::string> RequestRouter::token(const HttpRequest& request, const QueryParams* query) const {
+  if (const std::string* auth = request.header("authorization")) {
+    std::string_view value = trim(*auth);
+    if (value.size() > 7 && (value.substr(0, 7) == "Bearer " || value.substr(0, 7) == "bearer "))
+      return std::string(trim(value.substr(7)));
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (name != "cookie") continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      std::size_t end = rest.find(';');
+      std::string_view pair = trim(rest.substr(0, end));
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+      std::size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == settings_.auth_cookie)
+        return std::string(pair.substr(eq + 1));
+    }
+  }
+  if (query)
+    if (const std::string* t = find_param(*query, "access_token")) return *t;
+  return std::nullopt;
+}
+
+std::variant<Claims, HttpResponse> RequestRouter::claims_of(const std::string& token) const {
+  auto verified = verifier_->verify(token, std::chrono::system_clock::now());
+  if (auto* error = std::get_if<std::string>(&verified)) return unauthorized("invalid token: " + *error, true);
+  return std::get<Claims>(std::move(verified));
+}
 
 void RequestRouter::add_cors(const HttpRequest& request, std::vector<std::pair<std::string, std::string>>& headers) const {
   const auto& origins = settings_.cors_origins;
@@ -38,8 +82,11 @@ void RequestRouter::add_cors(const HttpRequest& request, std::vector<std::pair<s
   }
   headers.emplace_back("Vary", "Origin");
   const std::string* origin = request.header("origin");
-  if (origin && std::find(origins.begin(), origins.end(), *origin) != origins.end())
+  if (origin && std::find(origins.begin(), origins.end(), *origin) != origins.end()) {
     headers.emplace_back("Access-Control-Allow-Origin", *origin);
+    // A listed origin may send the auth cookie (EventSource with withCredentials: true).
+    headers.emplace_back("Access-Control-Allow-Credentials", "true");
+  }
 }
 
 RouteResult RequestRouter::route(const HttpRequest& request) const {
@@ -116,6 +163,25 @@ RouteResult RequestRouter::events(const HttpRequest& request, const QueryParams&
   if (s.topics.size() > settings_.max_topics_per_subscription)
     return json_error(400, "too many topics: at most " + std::to_string(settings_.max_topics_per_subscription));
 
+  s.may_read_private.assign(s.topics.size(), false);
+  if (verifier_) {
+    std::optional<Claims> claims;
+    if (auto t = token(request, &query)) {
+      auto checked = claims_of(*t);
+      if (auto* error = std::get_if<HttpResponse>(&checked)) return std::move(*error);
+      claims = std::get<Claims>(std::move(checked));
+    }
+    for (std::size_t i = 0; i < s.topics.size(); ++i) {
+      const std::string& topic = s.topics[i];
+      bool allowed = claims && topic_allowed(claims->subscribe, topic);
+      if (topic_allowed(settings_.private_topics, topic) && !allowed) {
+        if (!claims) return unauthorized("topic '" + topic + "' is private: subscribing needs a token", false);
+        return json_error(403, "the token does not allow reading topic '" + topic + "'");
+      }
+      s.may_read_private[i] = allowed;
+    }
+  }
+
   // The header (sent by a reconnecting browser) wins over the query parameter (the app's
   // starting point, which stays in the URL across reconnects).
   if (const std::string* header = request.header("last-event-id")) {
@@ -145,10 +211,24 @@ RouteResult RequestRouter::stream(const HttpRequest& request, StreamRequest s) c
 
 HttpResponse RequestRouter::publish(const HttpRequest& request, const QueryParams& query) const {
   if (!hub_.accepting()) return json_error(503, "shutting down");
+  // Who is asking comes before what they ask: no parsing feedback without a valid token.
+  std::optional<Claims> claims;
+  if (verifier_) {
+    auto t = token(request, nullptr);
+    if (!t) return unauthorized("publishing needs a token", false);
+    auto checked = claims_of(*t);
+    if (auto* error = std::get_if<HttpResponse>(&checked)) return std::move(*error);
+    claims = std::get<Claims>(std::move(checked));
+  }
   const std::string* content_type = request.header("content-type");
   auto decoded = decode_publish(content_type ? *content_type : std::string_view(), query, request.body);
   if (auto* error = std::get_if<PublishError>(&decoded)) return json_error(error->status, error->message);
   auto& d = std::get<DecodedPublish>(decoded);
+  if (claims)
+    for (const Message& m : d.messages)
+      for (const std::string& topic : m.topics)
+        if (!topic_allowed(claims->publish, topic))
+          return json_error(403, "the token does not allow publishing to topic '" + topic + "'");
   if (d.messages.size() > settings_.max_events_per_publish)
     return json_error(413, "too many events in one request: at most " + std::to_string(settings_.max_events_per_publish));
   for (std::size_t i = 0; i < d.messages.size(); ++i)

@@ -5,6 +5,7 @@
 #include <variant>
 #include <vector>
 
+#include "auth/jwt_verifier.hpp"
 #include "broker/broker.hpp"
 #include "config/settings.hpp"
 #include "server/http_request.hpp"
@@ -32,6 +33,8 @@ class Hub {
 /// A valid GET /events: the connection becomes a stream.
 struct StreamRequest {
   std::vector<std::string> topics;
+  /// Per topic: may this stream receive the topic's private events (its token allows it).
+  std::vector<bool> may_read_private;
   std::optional<std::uint64_t> after;  ///< replay events with id > after
   /// The client's Last-Event-ID as sent, when it was given but cannot be honoured (not a
   /// number): every topic then gets the history-truncated notice.
@@ -48,7 +51,8 @@ using RouteResult = std::variant<HttpResponse, StreamRequest>;
 /// connection state, so every shard thread may use one router concurrently.
 class RequestRouter {
  public:
-  RequestRouter(const Settings& settings, Hub& hub);
+  /// `verifier`: null when authorization is off.
+  RequestRouter(const Settings& settings, Hub& hub, const JwtVerifier* verifier);
   RouteResult route(const HttpRequest& request) const;
 
  private:
@@ -58,8 +62,15 @@ class RequestRouter {
   HttpResponse publish(const HttpRequest& request, const QueryParams& query) const;
   void add_cors(const HttpRequest& request, std::vector<std::pair<std::string, std::string>>& headers) const;
 
+  /// The request's token: Authorization: Bearer, else the auth cookie, else (on /events)
+  /// the access_token query parameter, which EventSource can set where it cannot set headers.
+  std::optional<std::string> token(const HttpRequest& request, const QueryParams* query) const;
+  /// The token's claims, or the 401 answer for a token that is present but invalid.
+  std::variant<Claims, HttpResponse> claims_of(const std::string& token) const;
+
   const Settings& settings_;
   Hub& hub_;
+  const JwtVerifier* verifier_;
 };
 
 }  // namespace herald

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <ctime>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <asio/co_spawn.hpp>
@@ -26,6 +28,23 @@ std::uint64_t first_event_id() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
 }
 
+std::unique_ptr<JwtVerifier> make_verifier(const Settings& s) {
+  auto leeway = std::chrono::duration_cast<std::chrono::seconds>(s.jwt_leeway);
+  if (!s.jwt_secret.empty()) {
+    if (s.jwt_secret.size() < 32) throw SettingsError("invalid jwt-secret: use at least 32 bytes for HS256");
+    return JwtVerifier::with_secret(s.jwt_secret, leeway);
+  }
+  if (s.jwt_public_key.empty()) return nullptr;
+  std::ifstream in(s.jwt_public_key);
+  if (!in) throw SettingsError("invalid jwt-public-key: cannot read '" + s.jwt_public_key + "'");
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    return JwtVerifier::with_public_key_pem(pem, leeway);
+  } catch (const std::exception& e) {
+    throw SettingsError("invalid jwt-public-key '" + s.jwt_public_key + "': " + e.what());
+  }
+}
+
 BrokerOptions broker_options(const Settings& s) {
   BrokerOptions o;
   o.history_size = s.history_size;
@@ -41,7 +60,8 @@ Server::Server(Settings settings)
     : settings_(std::move(settings)),
       broker_(broker_options(settings_)),
       limiter_(settings_.max_connections, settings_.max_connections_per_client),
-      router_(settings_, *this) {
+      verifier_(make_verifier(settings_)),
+      router_(settings_, *this, verifier_.get()) {
   for (std::size_t i = 0; i < broker_.shard_count(); ++i)
     shards_.push_back(std::make_unique<Shard>(i, broker_, settings_, router_, *this));
 }

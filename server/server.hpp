@@ -23,6 +23,7 @@ class Shard;
 /// connections over the shards round-robin.
 class Server : public Hub {
  public:
+  /// Throws SettingsError when the authorization key cannot be used.
   explicit Server(Settings settings);
   ~Server() override;
 
@@ -54,6 +55,7 @@ class Server : public Hub {
   Broker broker_;
   ServerCounters counters_;
   ConnectionLimiter limiter_;
+  std::unique_ptr<JwtVerifier> verifier_;  ///< null: authorization off
   RequestRouter router_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;

@@ -118,7 +118,9 @@ void Shard::open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, Strea
                   {stream_open_, control_frame(sse::encode_control("stats", hub_.stats()))}, 0);
     return;
   }
-  for (const std::string& topic : stream->topics()) subscribers_[topic].push_back(stream.get());
+  const auto& topics = stream->topics();
+  for (std::size_t i = 0; i < topics.size(); ++i)
+    subscribers_[topics[i]].push_back({stream.get(), request.may_read_private[i]});
 
   // Registered before the snapshot, on this thread: every event after the snapshot's
   // high-water mark reaches the stream through drain(), and the ones before it through the
@@ -130,15 +132,25 @@ void Shard::open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, Strea
   } else if (!snap.truncated_topics.empty()) {
     opening.push_back(control_frame(sse::encode_truncated_notice(snap.truncated_topics, std::to_string(*request.after))));
   }
-  opening.insert(opening.end(), snap.replay.begin(), snap.replay.end());
+  // A private event is replayed only through a topic this stream may read privately.
+  auto may_read = [&](const Event& e) {
+    for (std::size_t i = 0; i < topics.size(); ++i)
+      if (request.may_read_private[i] && std::find(e.topics.begin(), e.topics.end(), topics[i]) != e.topics.end())
+        return true;
+    return false;
+  };
+  for (const EventPtr& e : snap.replay)
+    if (!e->is_private || may_read(*e)) opening.push_back(e);
+  std::size_t replayed = opening.size() - (opening.size() > 0 ? 1 : 0) -
+                         (request.unusable_last_id || !snap.truncated_topics.empty() ? 1 : 0);
   bool resumed = request.after || request.unusable_last_id;
-  if (resumed && request.notify_replay) opening.push_back(control_frame(sse::encode_replay_complete(snap.replay.size())));
+  if (resumed && request.notify_replay) opening.push_back(control_frame(sse::encode_replay_complete(replayed)));
 
   ShardStats::add(stats_.subscriptions, stream->topics().size());
   if (resumed) {
     ShardStats::add(stats_.replays);
-    ShardStats::add(stats_.events_replayed, snap.replay.size());
-    ShardStats::add(stats_.events_delivered, snap.replay.size());
+    ShardStats::add(stats_.events_replayed, replayed);
+    ShardStats::add(stats_.events_delivered, replayed);
   }
   if (request.unusable_last_id || !snap.truncated_topics.empty()) ShardStats::add(stats_.truncated_notices);
   stream->start(std::move(request.response_head), opening, snap.high_water);
@@ -152,7 +164,8 @@ void Shard::remove_stream(StreamSession* stream) {
     auto it = subscribers_.find(topic);
     if (it == subscribers_.end()) continue;
     auto& list = it->second;
-    if (auto pos = std::find(list.begin(), list.end(), stream); pos != list.end()) {
+    auto pos = std::find_if(list.begin(), list.end(), [stream](const Subscriber& s) { return s.stream == stream; });
+    if (pos != list.end()) {
       *pos = list.back();
       list.pop_back();
     }
@@ -201,7 +214,8 @@ void Shard::take_mailbox() {
       auto it = subscribers_.find(topic);
       if (it == subscribers_.end()) continue;
       followed = true;
-      for (StreamSession* s : it->second) delivered += s->deliver(event);
+      for (const Subscriber& s : it->second)
+        if (!event->is_private || s.may_read_private) delivered += s.stream->deliver(event);
     }
     if (followed) stats_.observe_latency(now - event->published);
   }

@@ -76,7 +76,12 @@ class Shard {
 
   SlotList<std::shared_ptr<StreamSession>> streams_;
   SlotList<Connection*> connections_;
-  std::unordered_map<std::string, std::vector<StreamSession*>> subscribers_;
+  /// A stream following a topic, and whether it may receive that topic's private events.
+  struct Subscriber {
+    StreamSession* stream;
+    bool may_read_private;
+  };
+  std::unordered_map<std::string, std::vector<Subscriber>> subscribers_;
   std::vector<EventPtr> inbox_;
   std::vector<StreamSession*> dirty_;
   std::vector<StreamSession*> stats_streams_;  ///< /stats/stream subscribers

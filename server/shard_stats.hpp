@@ -20,11 +20,13 @@ enum class RejectReason : std::size_t {
   unavailable,
   http_version,
   too_many_requests,
+  unauthorized,
+  forbidden,
   count
 };
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(RejectReason::count)> reject_reason_names = {
     "bad_request",       "not_found",   "method_not_allowed", "timeout",     "body_too_large", "unsupported_media_type",
-    "headers_too_large", "unavailable", "http_version",        "too_many_requests"};
+    "headers_too_large", "unavailable", "http_version",        "too_many_requests", "unauthorized", "forbidden"};
 
 /// The reason for an error status; nothing for a status below 400.
 inline bool reject_reason_for(int status, RejectReason& reason) {
@@ -38,6 +40,8 @@ inline bool reject_reason_for(int status, RejectReason& reason) {
     case 503: reason = RejectReason::unavailable; return true;
     case 505: reason = RejectReason::http_version; return true;
     case 429: reason = RejectReason::too_many_requests; return true;
+    case 401: reason = RejectReason::unauthorized; return true;
+    case 403: reason = RejectReason::forbidden; return true;
     default:
       if (status < 400) return false;
       reason = RejectReason::bad_request;

@@ -65,6 +65,17 @@ class Command:
         return re.findall(r"(?:https?://)?localhost:8080[^\s'\"]*", self.text)
 
 
+def section_of(line_number, path=None):
+    """The ## heading a README line falls under."""
+    with open(path or README, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    section = None
+    for text in lines[:line_number]:
+        if text.startswith("## "):
+            section = text[3:].strip()
+    return section
+
+
 def read_blocks(path=None):
     with open(path or README, encoding="utf-8") as f:
         lines = f.read().split("\n")
@@ -454,8 +465,8 @@ class Links(unittest.TestCase):
 class ConfigFileExample(unittest.TestCase):
 
     def example(self):
-        blocks = [b for b in read_blocks() if b.lang == "json"]
-        self.assertEqual(len(blocks), 1, "README.md: expected one ```json configuration example")
+        blocks = [b for b in read_blocks() if b.lang == "json" and section_of(b.line) == "Configuration"]
+        self.assertEqual(len(blocks), 1, "README.md: expected one ```json example in ## Configuration")
         block = blocks[0]
         try:
             doc = json.loads(block.text)
@@ -522,6 +533,39 @@ class ConfigFileExample(unittest.TestCase):
                     run_sh = f.read()
                 self.assertIn(m.group(1), run_sh,
                               "%s\n  %s is not where scripts/run.sh builds herald" % (c.where(), m.group(1)))
+
+
+class AuthorizationExamples(unittest.TestCase):
+    """The README's token-minting snippet makes a token that Herald accepts."""
+
+    def blocks(self, lang):
+        return [b for b in read_blocks() if b.lang == lang and section_of(b.line) == "Authorization"]
+
+    def test_claims_example_parses(self):
+        blocks = self.blocks("json")
+        self.assertEqual(len(blocks), 1, "README.md: expected one ```json claims example in ## Authorization")
+        claims = json.loads(blocks[0].text)
+        self.assertIn("publish", claims["herald"])
+
+    def test_minted_token_publishes(self):
+        blocks = self.blocks("python")
+        self.assertEqual(len(blocks), 1, "README.md: expected one ```python example in ## Authorization")
+        m = re.search(r'"(a secret[^"]*)"', blocks[0].text)
+        self.assertIsNotNone(m, "README.md:%d: the example's secret" % blocks[0].line)
+        out = subprocess.run([sys.executable, "-c", blocks[0].text], capture_output=True, text=True, timeout=10)
+        self.assertEqual(out.returncode, 0, "README.md:%d: %s" % (blocks[0].line, out.stderr))
+        token = out.stdout.strip()
+        server = HeraldServer(env={"HERALD_JWT_SECRET": m.group(1)})
+        try:
+            server.start()
+            body = json.dumps({"topic": "docs", "data": "x"}).encode()
+            r = request(server.port, "POST", "/publish", [("Content-Type", "application/json"),
+                                                          ("Authorization", "Bearer " + token)], body)
+            self.assertEqual(r.status, 200, "README.md:%d: the minted token was refused: %r" % (blocks[0].line, r))
+            r = request(server.port, "POST", "/publish", [("Content-Type", "application/json")], body)
+            self.assertEqual(r.status, 401)
+        finally:
+            server.cleanup()
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ COUNTERS = ["herald_connections_accepted_total", "herald_streams_opened_total",
 HISTOGRAM = "herald_publish_to_enqueue_seconds"
 REJECT_REASONS = ["bad_request", "not_found", "method_not_allowed", "timeout", "body_too_large",
                   "unsupported_media_type", "headers_too_large", "unavailable", "http_version",
-                  "too_many_requests"]
+                  "too_many_requests", "unauthorized", "forbidden"]
 
 # metric name -> /stats key, for the unlabelled series both expose
 STATS_KEYS = {
