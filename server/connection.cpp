@@ -86,11 +86,12 @@ asio::awaitable<void> Connection::run() {
       }
       if (phase != Phase::body && parser.headers_complete()) {
         phase = Phase::body;
-        deadline_ = Clock::now() + settings_.body_timeout;
+        auto body_deadline = Clock::now() + settings_.body_timeout;
         if (parser.expects_continue() && !sent_continue) {
           sent_continue = true;
           if (!co_await send("HTTP/1.1 100 Continue\r\n\r\n")) co_return;
         }
+        deadline_ = body_deadline;  // after send(), which set its own
       }
       auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buffer_), use_tuple);
       if (ec) {

@@ -88,11 +88,6 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot listen on {}:{}: {}", settings.host, settings.port, e.what());
     return 1;
   }
-  rlimit files{};
-  getrlimit(RLIMIT_NOFILE, &files);
-  spdlog::info("herald listening on {}:{} with {} threads (open files limit {}); settings {}", settings.host,
-               server.port(), settings.effective_threads(), static_cast<unsigned long long>(files.rlim_cur),
-               herald::settings_to_json(settings).dump());
 
   int signal = 0;
   sigwait(&stop_signals, &signal);

@@ -71,7 +71,17 @@ std::variant<Message, std::string> message_from_json(const Json& j) {
 }
 
 Result decode_json(std::string_view body) {
-  Json doc = Json::parse(body, nullptr, false);
+  // Nesting is bounded: serialising (data that is not a string) recurses once per level.
+  constexpr int max_depth = 64;
+  bool too_deep = false;
+  Json doc = Json::parse(
+      body,
+      [&](int depth, Json::parse_event_t, Json&) {
+        if (depth > max_depth) too_deep = true;
+        return !too_deep;
+      },
+      false);
+  if (too_deep) return PublishError{400, "JSON nested too deeply: at most " + std::to_string(max_depth) + " levels"};
   if (doc.is_discarded()) return PublishError{400, "invalid JSON body"};
   DecodedPublish out;
   out.batch = doc.is_array();

@@ -29,7 +29,7 @@ RequestParser::RequestParser(Limits limits) : limits_(limits) {
 
 void RequestParser::next() {
   request_ = HttpRequest{};
-  started_ = headers_complete_ = message_complete_ = false;
+  started_ = headers_complete_ = message_complete_ = after_line_feed_ = false;
   need_field_ = true;
   header_bytes_ = 0;
 }
@@ -67,7 +67,17 @@ RequestParser::State RequestParser::feed(std::string_view data, std::size_t& con
       if (error_status_) return State::error;  // a limit set it from a callback
       return fail(400, std::string("malformed request: ") + llhttp_get_error_reason(&parser_));
     }
-    if (in_headers) header_bytes_ += used;
+    if (in_headers) {
+      header_bytes_ += used;
+      // Obsolete line folding (a header line starting with a space or tab) is refused: llhttp
+      // merges it into the previous header, a proxy may not, and the difference can hide a
+      // Content-Length or Transfer-Encoding (RFC 9112 section 5.2 lets a server reject it).
+      for (std::size_t i = 0; i < used; ++i) {
+        char c = begin[i];
+        if (after_line_feed_ && (c == ' ' || c == '\t')) return fail(400, "malformed request: folded header line");
+        after_line_feed_ = c == '\n';
+      }
+    }
     consumed += used;
     if (header_bytes_ > limits_.max_header_bytes) return fail(431, "request header block too large");
     if (message_complete_) return State::complete;
@@ -124,6 +134,11 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   r.version_minor = llhttp_get_http_minor(p);
   r.keep_alive = llhttp_should_keep_alive(p) != 0;
   s.headers_complete_ = true;
+  // HTTP/1.0 has no chunked framing: a Transfer-Encoding there is a smuggling attempt.
+  if (r.version_major == 1 && r.version_minor == 0 && r.header("transfer-encoding")) {
+    s.fail(400, "malformed request: Transfer-Encoding in an HTTP/1.0 request");
+    return -1;
+  }
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > s.limits_.max_body_bytes) {
     s.fail(413, "request body too large");
     return -1;

@@ -58,7 +58,8 @@ class RequestParser {
   bool started_ = false;
   bool headers_complete_ = false;
   bool message_complete_ = false;
-  bool need_field_ = true;  ///< the next header value needs a name first
+  bool need_field_ = true;
+  bool after_line_feed_ = false;  ///< the last header byte seen was LF (to spot folded lines)  ///< the next header value needs a name first
   std::size_t header_bytes_ = 0;
   int error_status_ = 0;
   std::string error_message_;

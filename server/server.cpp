@@ -6,6 +6,8 @@
 #include <iterator>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -15,6 +17,7 @@
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "config/settings_loader.hpp"
 #include "server/shard.hpp"
 
 namespace herald {
@@ -82,6 +85,11 @@ void Server::start() {
   port_ = acceptor_->local_endpoint().port();
   asio::co_spawn(context, accept_loop(), asio::detached);
   if (settings_.demo) asio::co_spawn(context, demo_loop(), asio::detached);
+  // Logged before the threads start, so it is the first line whatever clients do.
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  spdlog::info("herald listening on {}:{} with {} threads (open files limit {}); settings {}", settings_.host, port_,
+               shards_.size(), static_cast<unsigned long long>(files.rlim_cur), settings_to_json(settings_).dump());
   for (auto& shard : shards_) shard->start();
 }
 

@@ -57,6 +57,13 @@ TEST_CASE("with ?topic= the body is the data whatever its content type") {
   CHECK(ok("", "topic=a", "raw").messages[0].data == "raw");
 }
 
+TEST_CASE("deeply nested JSON is refused before it is serialised") {
+  std::string deep = R"({"topic":"a","data":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  CHECK(error("application/json", "", deep) == 400);
+  std::string fine = R"({"topic":"a","data":)" + std::string(60, '[') + std::string(60, ']') + "}";
+  CHECK(ok("application/json", "", fine).messages[0].data.size() == 120);
+}
+
 TEST_CASE("bad publish requests are refused with the right status") {
   CHECK(error("application/json", "", "{not json") == 400);
   CHECK(error("application/json", "", R"({"data":"x"})") == 400);

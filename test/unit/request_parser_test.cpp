@@ -143,6 +143,28 @@ TEST_CASE("a header with an empty name is a 400") {
   }
 }
 
+TEST_CASE("folded header lines are refused, even split across reads") {
+  const std::string input = "POST /publish HTTP/1.1\r\nX-Pad: y\r\n Content-Length: 5\r\n\r\nhello";
+  for (std::size_t step = 1; step <= input.size(); ++step) {
+    CAPTURE(step);
+    RequestParser p(limits());
+    std::size_t used = 0;
+    CHECK(feed_in_steps(p, input, step, used) == State::error);
+    CHECK(p.error_status() == 400);
+  }
+  RequestParser tab(limits());
+  std::size_t used = 0;
+  CHECK(tab.feed("GET / HTTP/1.1\r\nA: b\r\n\tc\r\n\r\n", used) == State::error);
+}
+
+TEST_CASE("Transfer-Encoding in an HTTP/1.0 request is refused") {
+  RequestParser p(limits());
+  std::size_t used = 0;
+  CHECK(p.feed("POST /publish HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n", used) ==
+        State::error);
+  CHECK(p.error_status() == 400);
+}
+
 TEST_CASE("a header with an empty value is kept") {
   RequestParser p(limits());
   std::size_t used = 0;
