@@ -1,5 +1,7 @@
 #include "config/settings_loader.hpp"
 
+#include "broker/utf8.hpp"
+
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -188,6 +190,7 @@ std::string json_key(const std::string& name) {
 }
 
 void apply(Settings& s, const Option& o, std::string_view value, const std::string& source) {
+  if (!valid_utf8(value)) throw SettingsError("invalid " + o.name + " from " + source + ": not UTF-8");
   try {
     o.parse(s, value);
   } catch (const std::exception& e) {

@@ -68,8 +68,10 @@ for t in "${targets[@]}"; do
   cp "$seeds"/* "$run/corpus/"
   log="$run/fuzz.log"
 
-  # Every seed once, whole (fuzzing truncates inputs to max_len).
-  if ! "$bin" "$seeds"/* >"$run/replay.log" 2>&1; then
+  # Every seed once, whole (fuzzing truncates inputs to max_len); saved crash-* inputs first.
+  replay=("$seeds"/crash-* "$seeds"/*)
+  [ -e "${replay[0]}" ] || replay=("${replay[@]:1}")
+  if ! ( "$bin" "${replay[@]}" || exit $? ) >"$run/replay.log" 2>&1; then
     bad=$(grep -o 'Running: .*' "$run/replay.log" | tail -1 | cut -d' ' -f2-)
     echo "FAIL $t: seed ${bad:-?} crashes or breaks an invariant (log: $run/replay.log)"
     grep -m3 -E 'broken invariant|ERROR:|SUMMARY:' "$run/replay.log" | sed 's/^/    /' || true
@@ -80,8 +82,8 @@ for t in "${targets[@]}"; do
 
   echo "== $t: ${seconds}s"
   status=0
-  "$bin" "$run/corpus" -max_total_time="$seconds" -max_len="${max_len[$t]}" -dict="fuzz/dict/${dict[$t]}.dict" \
-    -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$run/artifacts/" -print_final_stats=1 >"$log" 2>&1 || status=$?
+  ( "$bin" "$run/corpus" -max_total_time="$seconds" -max_len="${max_len[$t]}" -dict="fuzz/dict/${dict[$t]}.dict" \
+    -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$run/artifacts/" -print_final_stats=1 || exit $? ) >"$log" 2>&1 || status=$?
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
   if [ "$status" -ne 0 ]; then

@@ -71,6 +71,8 @@ std::variant<Message, std::string> message_from_json(const Json& j) {
 }
 
 Result decode_json(std::string_view body) {
+  // JSON text has no raw NUL; the parser would stop there and ignore the rest.
+  if (body.find('\0') != std::string_view::npos) return PublishError{400, "invalid JSON body"};
   // Nesting is bounded: serialising (data that is not a string) recurses once per level.
   constexpr int max_depth = 64;
   bool too_deep = false;

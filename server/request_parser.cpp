@@ -29,7 +29,10 @@ RequestParser::RequestParser(Limits limits) : limits_(limits) {
 
 void RequestParser::next() {
   request_ = HttpRequest{};
-  started_ = headers_complete_ = message_complete_ = after_line_feed_ = false;
+  started_ = headers_complete_ = message_complete_ = in_request_line_ = head_scanned_ = false;
+  previous_byte_ = '\0';
+  line_length_ = 0;
+  trailer_bytes_ = 0;
   need_field_ = true;
   header_bytes_ = 0;
 }
@@ -45,6 +48,32 @@ RequestParser::State RequestParser::fail(int status, std::string message) {
   return State::error;
 }
 
+const char* RequestParser::scan_head(const char* begin, std::size_t len) {
+  // Obsolete line folding (a header line starting with a space or tab) is refused: llhttp
+  // merges it into the previous header, a proxy may not, and the difference can hide a
+  // Content-Length or Transfer-Encoding (RFC 9112 section 5.2 lets a server reject it).
+  // Likewise a bare CR or LF ending a line: some parsers take it as a line end, some don't.
+  for (std::size_t i = 0; i < len && !head_scanned_; ++i) {
+    char c = begin[i];
+    if (previous_byte_ == '\r' && c != '\n') return (scan_fault_ = "bare CR"), begin + i;
+    if (c == '\n' && previous_byte_ != '\r') return (scan_fault_ = "bare LF line end"), begin + i;
+    if (!in_request_line_) {  // empty lines (CRLF) before a request are tolerated
+      previous_byte_ = c;
+      if (c != '\r' && c != '\n') in_request_line_ = true, line_length_ = 1;
+      continue;
+    }
+    if (line_length_ == 0 && (c == ' ' || c == '\t')) return (scan_fault_ = "folded header line"), begin + i;
+    if (c == '\n') {
+      if (line_length_ == 0) head_scanned_ = true;  // the blank line that ends the head
+      line_length_ = 0;
+    } else if (c != '\r') {
+      ++line_length_;
+    }
+    previous_byte_ = c;
+  }
+  return nullptr;
+}
+
 RequestParser::State RequestParser::feed(std::string_view data, std::size_t& consumed) {
   consumed = 0;
   if (error_status_) return State::error;
@@ -56,7 +85,12 @@ RequestParser::State RequestParser::feed(std::string_view data, std::size_t& con
     const char* begin = data.data() + consumed;
     bool in_headers = !headers_complete_;
     std::size_t len = data.size() - consumed;
-    llhttp_errno_t err = llhttp_execute(&parser_, begin, len);
+    // Herald's own checks of the head run first, and llhttp sees only the bytes before a
+    // fault they find: whatever is wrong first in the byte stream is what gets reported,
+    // however the stream was cut into reads.
+    const char* fault = in_headers ? scan_head(begin, len) : nullptr;
+    if (fault) len = static_cast<std::size_t>(fault - begin);
+    llhttp_errno_t err = fault && len == 0 ? HPE_OK : llhttp_execute(&parser_, begin, len);
     std::size_t used = len;
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
       used = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - begin);
@@ -67,19 +101,10 @@ RequestParser::State RequestParser::feed(std::string_view data, std::size_t& con
       if (error_status_) return State::error;  // a limit set it from a callback
       return fail(400, std::string("malformed request: ") + llhttp_get_error_reason(&parser_));
     }
-    if (in_headers) {
-      header_bytes_ += used;
-      // Obsolete line folding (a header line starting with a space or tab) is refused: llhttp
-      // merges it into the previous header, a proxy may not, and the difference can hide a
-      // Content-Length or Transfer-Encoding (RFC 9112 section 5.2 lets a server reject it).
-      for (std::size_t i = 0; i < used; ++i) {
-        char c = begin[i];
-        if (after_line_feed_ && (c == ' ' || c == '\t')) return fail(400, "malformed request: folded header line");
-        after_line_feed_ = c == '\n';
-      }
-    }
+    if (in_headers) header_bytes_ += used;
     consumed += used;
     if (header_bytes_ > limits_.max_header_bytes) return fail(431, "request header block too large");
+    if (fault) return fail(400, "malformed request: " + scan_fault_);
     if (message_complete_) return State::complete;
   }
   return State::need_more;
@@ -95,8 +120,17 @@ int RequestParser::on_url(llhttp_t* p, const char* at, std::size_t len) {
   return 0;
 }
 
+// Trailer fields (after a chunked body) are counted against the header limit and dropped:
+// nothing Herald does depends on them, and merging them would let them override headers.
+bool RequestParser::trailer(std::size_t len) {
+  if (!headers_complete_) return false;
+  trailer_bytes_ += len;
+  return true;
+}
+
 int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t len) {
   auto& s = self(p);
+  if (s.trailer(len)) return s.trailer_bytes_ > s.limits_.max_header_bytes ? (s.fail(431, "trailer fields too large"), -1) : 0;
   if (s.need_field_) {
     s.request_.headers.emplace_back();
     s.need_field_ = false;
@@ -108,6 +142,7 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t len)
 
 int RequestParser::on_header_value(llhttp_t* p, const char* at, std::size_t len) {
   auto& s = self(p);
+  if (s.trailer(len)) return s.trailer_bytes_ > s.limits_.max_header_bytes ? (s.fail(431, "trailer fields too large"), -1) : 0;
   if (s.need_field_) {  // llhttp lets ": value" (an empty name) through
     s.fail(400, "malformed request: empty header name");
     return -1;
@@ -118,6 +153,7 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, std::size_t len)
 
 int RequestParser::on_header_value_complete(llhttp_t* p) {
   auto& s = self(p);
+  if (s.headers_complete_) return 0;  // a trailer
   if (s.need_field_ || s.request_.headers.back().first.empty()) {
     s.fail(400, "malformed request: empty header name");
     return -1;
@@ -134,6 +170,29 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   r.version_minor = llhttp_get_http_minor(p);
   r.keep_alive = llhttp_should_keep_alive(p) != 0;
   s.headers_complete_ = true;
+  // Herald speaks nothing but HTTP/1.x: no protocol upgrade, no CONNECT tunnel. Left on,
+  // llhttp would hand the bytes after the headers over as "another protocol", and the next
+  // request would be parsed out of what was sent as a body.
+  p->upgrade = 0;
+  if (llhttp_get_method(p) == HTTP_CONNECT) {
+    s.fail(501, "CONNECT is not supported");
+    return -1;
+  }
+  const std::string* te = r.header("transfer-encoding");
+  if (te && r.header("content-length")) {
+    s.fail(400, "malformed request: both Transfer-Encoding and Content-Length");
+    return -1;
+  }
+  if (te) {  // a request's framing is chunked or nothing: the last coding must be chunked
+    std::string_view codings = *te;
+    std::string_view last = codings.substr(codings.rfind(',') == std::string_view::npos ? 0 : codings.rfind(',') + 1);
+    while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+    while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
+    if (lower(std::string(last)) != "chunked") {
+      s.fail(400, "malformed request: Transfer-Encoding must end in chunked");
+      return -1;
+    }
+  }
   // HTTP/1.0 has no chunked framing: a Transfer-Encoding there is a smuggling attempt.
   if (r.version_major == 1 && r.version_minor == 0 && r.header("transfer-encoding")) {
     s.fail(400, "malformed request: Transfer-Encoding in an HTTP/1.0 request");

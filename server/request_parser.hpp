@@ -50,6 +50,10 @@ class RequestParser {
   static int on_body(llhttp_t* p, const char* at, std::size_t len);
   static int on_message_complete(llhttp_t* p);
   State fail(int status, std::string message);
+  bool trailer(std::size_t len);
+  /// Scans head bytes for what llhttp lets through (folding, bare CR or LF); returns where
+  /// the first fault is, or null.
+  const char* scan_head(const char* begin, std::size_t len);
 
   Limits limits_;
   llhttp_settings_t settings_;
@@ -59,7 +63,13 @@ class RequestParser {
   bool headers_complete_ = false;
   bool message_complete_ = false;
   bool need_field_ = true;
-  bool after_line_feed_ = false;  ///< the last header byte seen was LF (to spot folded lines)  ///< the next header value needs a name first
+  // State of scan_head() over the request line and headers.
+  char previous_byte_ = '\0';
+  bool in_request_line_ = false;  ///< past any empty lines that precede the request
+  bool head_scanned_ = false;     ///< reached the blank line that ends the head
+  std::size_t line_length_ = 0;
+  std::string scan_fault_;
+  std::size_t trailer_bytes_ = 0;  ///< the next header value needs a name first
   std::size_t header_bytes_ = 0;
   int error_status_ = 0;
   std::string error_message_;

@@ -89,7 +89,8 @@ void Server::start() {
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);
   spdlog::info("herald listening on {}:{} with {} threads (open files limit {}); settings {}", settings_.host, port_,
-               shards_.size(), static_cast<unsigned long long>(files.rlim_cur), settings_to_json(settings_).dump());
+               shards_.size(), static_cast<unsigned long long>(files.rlim_cur),
+               settings_to_json(settings_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   for (auto& shard : shards_) shard->start();
 }
 
