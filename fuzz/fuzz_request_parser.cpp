@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "fuzz_common.hpp"
+#include "server/http_response.hpp"
 #include "server/request_parser.hpp"
 
 using herald::RequestParser;
@@ -181,6 +182,7 @@ Outcome run(std::string_view stream, const RequestParser::Limits& limits, NextCh
     if (state == RequestParser::State::error) {
       int status = p.error_status();
       FUZZ_CHECK(status == 400 || status == 413 || status == 431 || status == 501, "error status " + std::to_string(status));
+      FUZZ_CHECK(herald::reason_phrase(status) != "Unknown", "no reason phrase for " + std::to_string(status));
       FUZZ_CHECK(!p.error_message().empty());
       FUZZ_CHECK(p.error_message().find('\n') == std::string::npos);
       if (status == 431) {

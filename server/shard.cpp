@@ -157,6 +157,8 @@ void Shard::open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, Strea
 }
 
 void Shard::remove_stream(StreamSession* stream) {
+  // A stream closed while waiting for the batch window must leave the flush list with it.
+  if (stream->dirty()) dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), stream), dirty_.end());
   broker_.unsubscribe(stream->topics());
   ShardStats::sub(stats_.streams_open);
   ShardStats::sub(stats_.subscriptions, stream->topics().size());

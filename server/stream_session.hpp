@@ -44,6 +44,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   void close();
 
   const std::vector<std::string>& topics() const { return topics_; }
+  /// Waiting in the shard's list of streams to flush.
+  bool dirty() const { return marked_dirty_; }
   std::size_t slot_ = 0;  ///< position in the shard's stream list
 
  private:
