@@ -45,6 +45,13 @@ struct Settings {
   Millis jwt_leeway{10000};                 ///< clock skew allowed on exp and nbf
   std::vector<std::string> private_topics;  ///< patterns of topics that need a token to read
   std::string auth_cookie = "herald_token"; ///< cookie that may carry the token
+  // TLS: on when a certificate and key are set; an HTTPS listener beside the plain one.
+  std::string tls_cert;          ///< PEM certificate chain file
+  std::string tls_key;           ///< PEM private key file
+  std::uint16_t tls_port = 8443;
+  bool plain_http = true;        ///< with TLS on, false closes the plain HTTP port
+
+  bool tls() const { return !tls_cert.empty(); }
 
   unsigned effective_threads() const;
 };

@@ -56,6 +56,16 @@ Option duration(std::string name, std::string help, Millis Settings::*field, Mil
           [=](const Settings& s) { return format_duration(s.*field); }};
 }
 
+Option boolean(std::string name, std::string help, bool Settings::*field, bool is_switch) {
+  return {std::move(name), std::move(help),
+          [=](Settings& s, std::string_view v) {
+            if (v == "true" || v == "1" || v == "yes") s.*field = true;
+            else if (v == "false" || v == "0" || v == "no") s.*field = false;
+            else throw std::invalid_argument("must be true or false");
+          },
+          [=](const Settings& s) { return std::string(s.*field ? "true" : "false"); }, is_switch};
+}
+
 std::vector<std::string> split_list(std::string_view text) {
   std::vector<std::string> out;
   std::size_t start = 0;
@@ -165,13 +175,17 @@ const std::vector<Option>& options() {
          s.auth_cookie = v;
        },
        [](const Settings& s) { return s.auth_cookie; }},
-      {"demo", "publish the server time to topic \"time\" every 2 seconds (true or false; --demo alone: true)",
-       [](Settings& s, std::string_view v) {
-         if (v == "true" || v == "1" || v == "yes") s.demo = true;
-         else if (v == "false" || v == "0" || v == "no") s.demo = false;
-         else throw std::invalid_argument("must be true or false");
-       },
-       [](const Settings& s) { return std::string(s.demo ? "true" : "false"); }, true},
+      {"tls-cert", "PEM certificate chain file; with tls-key, turns on HTTPS on tls-port",
+       [](Settings& s, std::string_view v) { s.tls_cert = v; },
+       [](const Settings& s) { return s.tls_cert; }},
+      {"tls-key", "PEM private key file for tls-cert",
+       [](Settings& s, std::string_view v) { s.tls_key = v; },
+       [](const Settings& s) { return s.tls_key; }},
+      number("tls-port", "TCP port for HTTPS when TLS is on (0 picks a free one)", &Settings::tls_port, 0, 65535),
+      boolean("plain-http", "with TLS on, also serve plain HTTP on port (false: HTTPS only)", &Settings::plain_http,
+              false),
+      boolean("demo", "publish the server time to topic \"time\" every 2 seconds (true or false; --demo alone: true)",
+              &Settings::demo, true),
   };
   return all;
 }
@@ -279,6 +293,12 @@ LoadedSettings load_settings(const std::vector<std::string>& args, const std::ma
     throw SettingsError("invalid jwt-secret and jwt-public-key: set one of them, not both");
   if (!out.settings.private_topics.empty() && out.settings.jwt_secret.empty() && out.settings.jwt_public_key.empty())
     throw SettingsError("invalid private-topics: needs jwt-secret or jwt-public-key to verify tokens");
+  const Settings& s = out.settings;
+  if (s.tls_cert.empty() != s.tls_key.empty())
+    throw SettingsError(s.tls_cert.empty() ? "invalid tls-key: needs tls-cert too" : "invalid tls-cert: needs tls-key too");
+  if (!s.tls() && !s.plain_http) throw SettingsError("invalid plain-http: false needs tls-cert and tls-key");
+  if (s.tls() && s.plain_http && s.port == s.tls_port && s.port != 0)
+    throw SettingsError("invalid tls-port: " + std::to_string(s.port) + " is already port (plain HTTP)");
   return out;
 }
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 packages=(cmake make g++ libasio-dev nlohmann-json3-dev libspdlog-dev doctest-dev node-llhttp libssl-dev)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(python3 curl nginx-light caddy haproxy chromium)
+  packages+=(python3 curl openssl nginx-light caddy haproxy chromium)
   command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 missing=()

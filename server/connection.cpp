@@ -16,27 +16,32 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 }
 
 Connection::Connection(Shard& shard, const Settings& settings, const RequestRouter& router,
-                       asio::ip::tcp::socket socket, ConnectionSlot slot)
-    : shard_(shard), settings_(settings), router_(router), socket_(std::move(socket)), slot_guard_(std::move(slot)) {}
+                       Transport transport, ConnectionSlot slot, int reject_status)
+    : shard_(shard),
+      settings_(settings),
+      router_(router),
+      transport_(std::move(transport)),
+      slot_guard_(std::move(slot)),
+      reject_status_(reject_status) {}
 
 void Connection::check_deadline(Clock::time_point now) {
   if (now < deadline_ || timed_out_) return;
   timed_out_ = true;
   std::error_code ignored;
-  socket_.cancel(ignored);
+  transport_.socket().cancel(ignored);
 }
 
 void Connection::close() {
   timed_out_ = false;
   deadline_ = Clock::time_point::min();
   std::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.cancel(ignored);
+  transport_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  transport_.socket().cancel(ignored);
 }
 
 asio::awaitable<bool> Connection::send(std::string bytes) {
   deadline_ = Clock::now() + settings_.idle_timeout;  // a reader too slow to take a reply
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), use_tuple);
+  auto [ec, n] = co_await asio::async_write(transport_, asio::buffer(bytes), use_tuple);
   ShardStats::add(shard_.stats().bytes_sent, n);
   co_return !ec;
 }
@@ -45,13 +50,55 @@ asio::awaitable<void> Connection::linger() {
   // Closing a socket with unread input sends a reset, which can destroy the reply before the
   // client reads it. Half-close, then drain briefly until the client closes too.
   std::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  transport_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   deadline_ = Clock::now() + std::min<Clock::duration>(settings_.header_timeout, std::chrono::seconds(2));
   for (std::size_t drained = 0; drained < 1024 * 1024;) {
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buffer_), use_tuple);
+    auto [ec, n] = co_await transport_.async_read_some(asio::buffer(read_buffer_), use_tuple);
     if (ec) break;
     drained += n;
   }
+}
+
+asio::awaitable<bool> Connection::handshake() {
+  // Under the header deadline: a client that connects and never says hello is dropped the
+  // same way as one that never sends a request.
+  deadline_ = Clock::now() + settings_.header_timeout;
+  auto& socket = transport_.socket();
+  auto [wait_ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+  if (wait_ec) co_return false;
+  // Every TLS connection opens with a handshake record (0x16). Anything else is most likely
+  // plain HTTP sent to the HTTPS port: say so in plain HTTP, as nginx does, not with silence.
+  unsigned char first = 0;
+  std::error_code peek_ec;
+  std::size_t peeked = socket.receive(asio::buffer(&first, 1), asio::socket_base::message_peek, peek_ec);
+  if (!peek_ec && peeked == 1 && first != 0x16) {
+    ShardStats::add(shard_.stats().tls_handshake_failures);
+    shard_.stats().reject(400);
+    HttpResponse r = json_error(400, "this port speaks HTTPS: use https://");
+    r.close = true;
+    std::string bytes = r.to_string(false);
+    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(bytes), use_tuple);
+    ShardStats::add(shard_.stats().bytes_sent, n);
+    if (!ec) {
+      // Let the client read the answer before the close; see linger().
+      std::error_code ignored;
+      socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      deadline_ = Clock::now() + std::chrono::seconds(2);
+      for (std::size_t drained = 0; drained < 64 * 1024;) {
+        auto [read_ec, got] = co_await socket.async_read_some(asio::buffer(read_buffer_), use_tuple);
+        if (read_ec) break;
+        drained += got;
+      }
+    }
+    co_return false;
+  }
+  auto [ec] = co_await transport_.async_handshake(use_tuple);
+  if (ec) {
+    ShardStats::add(shard_.stats().tls_handshake_failures);
+    spdlog::debug("TLS handshake failed: {}", ec.message());
+    co_return false;
+  }
+  co_return true;
 }
 
 asio::awaitable<void> Connection::run() {
@@ -62,6 +109,13 @@ asio::awaitable<void> Connection::run() {
     Connection* c;
     ~Unregister() { shard.remove_connection(c); }
   } unregister{shard_, this};
+
+  if (transport_.is_tls() && !co_await handshake()) co_return;
+  if (reject_status_) {
+    shard_.stats().reject(reject_status_);
+    if (co_await send(rejection(reject_status_))) co_await linger();
+    co_return;
+  }
 
   RequestParser parser({settings_.max_header_bytes, settings_.max_body_bytes});
   std::string buffer;
@@ -93,7 +147,7 @@ asio::awaitable<void> Connection::run() {
         }
         deadline_ = body_deadline;  // after send(), which set its own
       }
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buffer_), use_tuple);
+      auto [ec, n] = co_await transport_.async_read_some(asio::buffer(read_buffer_), use_tuple);
       if (ec) {
         if (timed_out_ && phase != Phase::idle) {
           HttpResponse r = json_error(408, phase == Phase::body ? "timed out waiting for the request body"
@@ -119,7 +173,7 @@ asio::awaitable<void> Connection::run() {
 
     RouteResult result = router_.route(parser.request());
     if (auto* stream = std::get_if<StreamRequest>(&result)) {
-      shard_.open_stream(std::move(socket_), std::move(slot_guard_), std::move(*stream));
+      shard_.open_stream(std::move(transport_), std::move(slot_guard_), std::move(*stream));
       co_return;
     }
     auto& response = std::get<HttpResponse>(result);

@@ -9,19 +9,21 @@
 #include "config/settings.hpp"
 #include "server/connection_slot.hpp"
 #include "server/request_router.hpp"
+#include "server/transport.hpp"
 
 namespace herald {
 
 class Shard;
 
-/// An accepted connection while it speaks plain HTTP: reads requests (keep-alive and
-/// pipelining), answers them, and hands its socket to a StreamSession when a request opens
+/// An accepted connection while it speaks plain HTTP/1.x (over TCP or TLS): reads requests (keep-alive and
+/// pipelining), answers them, and hands its transport to a StreamSession when a request opens
 /// a stream. Lives on its shard's thread. Deadlines are enforced by the shard's timer
 /// through check_deadline(), not by a timer per connection.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Shard& shard, const Settings& settings, const RequestRouter& router, asio::ip::tcp::socket socket,
-             ConnectionSlot slot);
+  /// `reject_status` non-zero: answer only that refusal (see rejection()), after the TLS handshake.
+  Connection(Shard& shard, const Settings& settings, const RequestRouter& router, Transport transport,
+             ConnectionSlot slot, int reject_status = 0);
 
   asio::awaitable<void> run();
   /// Cancels the pending read when the current phase's deadline has passed.
@@ -34,12 +36,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   asio::awaitable<bool> send(std::string bytes);
   asio::awaitable<void> linger();
+  asio::awaitable<bool> handshake();
 
   Shard& shard_;
   const Settings& settings_;
   const RequestRouter& router_;
-  asio::ip::tcp::socket socket_;
+  Transport transport_;
   ConnectionSlot slot_guard_;
+  int reject_status_;
   Clock::time_point deadline_;
   bool timed_out_ = false;
   std::array<char, 4096> read_buffer_;

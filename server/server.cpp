@@ -19,6 +19,7 @@
 
 #include "config/settings_loader.hpp"
 #include "server/shard.hpp"
+#include "server/tls_context.hpp"
 
 namespace herald {
 
@@ -64,7 +65,8 @@ Server::Server(Settings settings)
       broker_(broker_options(settings_)),
       limiter_(settings_.max_connections, settings_.max_connections_per_client),
       verifier_(make_verifier(settings_)),
-      router_(settings_, *this, verifier_.get()) {
+      router_(settings_, *this, verifier_.get()),
+      tls_(make_tls_context(settings_)) {
   for (std::size_t i = 0; i < broker_.shard_count(); ++i)
     shards_.push_back(std::make_unique<Shard>(i, broker_, settings_, router_, *this));
 }
@@ -74,37 +76,47 @@ Server::~Server() {
   for (auto& shard : shards_) shard->join();
 }
 
+std::uint16_t Server::listen(std::unique_ptr<asio::ip::tcp::acceptor>& acceptor, std::uint16_t port) {
+  asio::ip::tcp::endpoint endpoint(asio::ip::make_address(settings_.host), port);
+  acceptor = std::make_unique<asio::ip::tcp::acceptor>(shards_.front()->context());
+  acceptor->open(endpoint.protocol());
+  acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true));
+  acceptor->bind(endpoint);
+  acceptor->listen(asio::socket_base::max_listen_connections);
+  return acceptor->local_endpoint().port();
+}
+
 void Server::start() {
   auto& context = shards_.front()->context();
-  asio::ip::tcp::endpoint endpoint(asio::ip::make_address(settings_.host), settings_.port);
-  acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(context);
-  acceptor_->open(endpoint.protocol());
-  acceptor_->set_option(asio::ip::tcp::acceptor::reuse_address(true));
-  acceptor_->bind(endpoint);
-  acceptor_->listen(asio::socket_base::max_listen_connections);
-  port_ = acceptor_->local_endpoint().port();
-  asio::co_spawn(context, accept_loop(), asio::detached);
+  if (settings_.plain_http || !tls_) port_ = listen(acceptor_, settings_.port);
+  if (tls_) tls_port_ = listen(tls_acceptor_, settings_.tls_port);
+  if (acceptor_) asio::co_spawn(context, accept_loop(*acceptor_, nullptr), asio::detached);
+  if (tls_acceptor_) asio::co_spawn(context, accept_loop(*tls_acceptor_, tls_.get()), asio::detached);
   if (settings_.demo) asio::co_spawn(context, demo_loop(), asio::detached);
   // Logged before the threads start, so it is the first line whatever clients do.
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);
-  spdlog::info("herald listening on {}:{} with {} threads (open files limit {}); settings {}", settings_.host, port_,
-               shards_.size(), static_cast<unsigned long long>(files.rlim_cur),
+  std::string host = settings_.host.find(':') == std::string::npos ? settings_.host : "[" + settings_.host + "]";
+  std::string where;
+  if (acceptor_) where = fmt::format("{}:{}{}", host, port_, tls_acceptor_ ? " (http)" : "");
+  if (tls_acceptor_) where += fmt::format("{}{}:{} (https)", where.empty() ? "" : " and ", host, tls_port_);
+  spdlog::info("herald listening on {} with {} threads (open files limit {}); settings {}", where, shards_.size(),
+               static_cast<unsigned long long>(files.rlim_cur),
                settings_to_json(settings_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   for (auto& shard : shards_) shard->start();
 }
 
-asio::awaitable<void> Server::accept_loop() {
+asio::awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, asio::ssl::context* tls) {
   constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
   std::size_t next = 0;
   for (;;) {
     Shard& target = *shards_[next++ % shards_.size()];
-    auto [ec, socket] = co_await acceptor_->async_accept(target.context(), use_tuple);
-    if (!acceptor_->is_open()) co_return;
+    auto [ec, socket] = co_await acceptor.async_accept(target.context(), use_tuple);
+    if (!acceptor.is_open()) co_return;
     if (ec) {
       // Out of file descriptors or similar: say so once per pause, don't spin.
       spdlog::error("accept failed: {}", ec.message());
-      asio::steady_timer pause(acceptor_->get_executor(), std::chrono::milliseconds(100));
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
       co_await pause.async_wait(use_tuple);
       continue;
     }
@@ -123,13 +135,13 @@ asio::awaitable<void> Server::accept_loop() {
         else spdlog::warn("{} is at its connection limit ({}): answering 429", peer.to_string(),
                           settings_.max_connections_per_client);
       }
-      asio::post(target.context(), [&target, s = std::move(socket), server_full]() mutable {
-        target.reject(std::move(s), server_full ? 503 : 429);
+      asio::post(target.context(), [&target, s = std::move(socket), server_full, tls]() mutable {
+        target.reject(std::move(s), tls, server_full ? 503 : 429);
       });
       continue;
     }
-    asio::post(target.context(), [&target, s = std::move(socket), slot = std::move(slot)]() mutable {
-      target.accept(std::move(s), std::move(slot));
+    asio::post(target.context(), [&target, s = std::move(socket), slot = std::move(slot), tls]() mutable {
+      target.accept(std::move(s), tls, std::move(slot));
     });
   }
 }
@@ -157,7 +169,8 @@ void Server::stop() {
   if (!accepting_.exchange(false)) return;
   asio::post(shards_.front()->context(), [this] {
     std::error_code ignored;
-    acceptor_->close(ignored);
+    if (acceptor_) acceptor_->close(ignored);
+    if (tls_acceptor_) tls_acceptor_->close(ignored);
   });
   for (auto& shard : shards_) shard->shutdown();
   std::lock_guard lock(stop_mutex_);

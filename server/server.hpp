@@ -7,6 +7,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
 
 #include "broker/broker.hpp"
 #include "config/settings.hpp"
@@ -29,8 +30,9 @@ class Server : public Hub {
 
   /// Binds and starts the threads. Throws std::system_error if the address is unusable.
   void start();
-  /// The bound port (useful with port 0).
+  /// The bound ports (useful with port 0); 0 for a listener that is off.
   std::uint16_t port() const { return port_; }
+  std::uint16_t tls_port() const { return tls_port_; }
   /// Any thread: /readyz answers 503 from now on, so load balancers stop sending work, while
   /// everything else is still served.
   void drain() { ready_.store(false, std::memory_order_relaxed); }
@@ -48,7 +50,9 @@ class Server : public Hub {
   ServerFigures figures() const;
 
  private:
-  asio::awaitable<void> accept_loop();
+  /// Binds one listener; returns its port.
+  std::uint16_t listen(std::unique_ptr<asio::ip::tcp::acceptor>& acceptor, std::uint16_t port);
+  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, asio::ssl::context* tls);
   asio::awaitable<void> demo_loop();
 
   Settings settings_;
@@ -58,8 +62,11 @@ class Server : public Hub {
   std::unique_ptr<JwtVerifier> verifier_;  ///< null: authorization off
   RequestRouter router_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+  std::unique_ptr<asio::ssl::context> tls_;  ///< null: TLS off
+  std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;      ///< plain HTTP; null when off
+  std::unique_ptr<asio::ip::tcp::acceptor> tls_acceptor_;  ///< HTTPS; null when off
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   Clock::time_point started_ = Clock::now();
   Clock::time_point next_limit_log_;  ///< accept loop only
   std::atomic<bool> accepting_{true};

@@ -23,6 +23,20 @@ EventPtr control_frame(std::string frame) {
 }
 }  // namespace
 
+const std::string& rejection(int status) {
+  static const std::string server_full = [] {
+    HttpResponse r = json_error(503, "too many connections");
+    r.close = true;
+    return r.to_string(false);
+  }();
+  static const std::string client_full = [] {
+    HttpResponse r = json_error(429, "too many connections from your address");
+    r.close = true;
+    return r.to_string(false);
+  }();
+  return status == 429 ? client_full : server_full;
+}
+
 Shard::Shard(std::size_t index, Broker& broker, const Settings& settings, const RequestRouter& router, Hub& hub)
     : index_(index),
       broker_(broker),
@@ -77,24 +91,23 @@ void Shard::shutdown() {
   });
 }
 
-void Shard::accept(asio::ip::tcp::socket socket, ConnectionSlot slot) {
+void Shard::accept(asio::ip::tcp::socket socket, asio::ssl::context* tls, ConnectionSlot slot) {
   if (stopping_) return;
-  auto connection = std::make_shared<Connection>(*this, settings_, router_, std::move(socket), std::move(slot));
+  Transport transport = tls ? Transport(std::move(socket), *tls) : Transport(std::move(socket));
+  auto connection = std::make_shared<Connection>(*this, settings_, router_, std::move(transport), std::move(slot));
   asio::co_spawn(context_, connection->run(), asio::detached);
 }
 
-void Shard::reject(asio::ip::tcp::socket socket, int status) {
-  static const std::string server_full = [] {
-    HttpResponse r = json_error(503, "too many connections");
-    r.close = true;
-    return r.to_string(false);
-  }();
-  static const std::string client_full = [] {
-    HttpResponse r = json_error(429, "too many connections from your address");
-    r.close = true;
-    return r.to_string(false);
-  }();
-  const std::string& response = status == 429 ? client_full : server_full;
+void Shard::reject(asio::ip::tcp::socket socket, asio::ssl::context* tls, int status) {
+  if (tls) {
+    // The answer has to wait for the handshake, under the header deadline like any request.
+    if (stopping_) return;
+    auto connection = std::make_shared<Connection>(*this, settings_, router_, Transport(std::move(socket), *tls),
+                                                   ConnectionSlot(), status);
+    asio::co_spawn(context_, connection->run(), asio::detached);
+    return;
+  }
+  const std::string& response = rejection(status);
   stats_.reject(status);
   auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
   asio::async_write(*s, asio::buffer(response), [this, s](const std::error_code&, std::size_t n) {
@@ -105,8 +118,8 @@ void Shard::reject(asio::ip::tcp::socket socket, int status) {
   });
 }
 
-void Shard::open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, StreamRequest request) {
-  auto stream = std::make_shared<StreamSession>(*this, std::move(socket), std::move(slot), std::move(request.topics),
+void Shard::open_stream(Transport transport, ConnectionSlot slot, StreamRequest request) {
+  auto stream = std::make_shared<StreamSession>(*this, std::move(transport), std::move(slot), std::move(request.topics),
                                                 request.chunked, settings_.max_pending_bytes);
   if (stopping_) return;
   streams_.add(stream);

@@ -16,11 +16,15 @@
 #include "server/request_router.hpp"
 #include "server/shard_stats.hpp"
 #include "server/slot_list.hpp"
+#include "server/transport.hpp"
 
 namespace herald {
 
 class Connection;
 class StreamSession;
+
+/// The whole response for a connection refused at accept: 503 (server full) or 429 (client full).
+const std::string& rejection(int status);
 
 /// One I/O thread and everything it owns: an io_context, the connections accepted onto it,
 /// its streams and its index from topic to local streams. Nothing here is shared with other
@@ -42,10 +46,11 @@ class Shard {
   void shutdown();
 
   // Shard thread only.
-  void accept(asio::ip::tcp::socket socket, ConnectionSlot slot);
+  /// A new connection; `tls` set: HTTPS with this context.
+  void accept(asio::ip::tcp::socket socket, asio::ssl::context* tls, ConnectionSlot slot);
   /// Answers `status` (503: server full, 429: client full) and closes.
-  void reject(asio::ip::tcp::socket socket, int status);
-  void open_stream(asio::ip::tcp::socket socket, ConnectionSlot slot, StreamRequest request);
+  void reject(asio::ip::tcp::socket socket, asio::ssl::context* tls, int status);
+  void open_stream(Transport transport, ConnectionSlot slot, StreamRequest request);
   void remove_stream(StreamSession* stream);
   void add_connection(Connection* connection);
   void remove_connection(Connection* connection);

@@ -65,6 +65,7 @@ struct ShardStats {
   Counter events_replayed{0};
   Counter truncated_notices{0};
   Counter slow_consumer_disconnects{0};
+  Counter tls_handshake_failures{0};
   Counter streams_open{0};
   Counter subscriptions{0};
   std::array<Counter, static_cast<std::size_t>(RejectReason::count)> rejected{};

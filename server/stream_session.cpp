@@ -1,5 +1,6 @@
 #include "server/stream_session.hpp"
 
+#include <array>
 #include <cstdio>
 #include <span>
 
@@ -14,10 +15,10 @@ constexpr std::string_view crlf = "\r\n";
 constexpr std::string_view last_chunk = "0\r\n\r\n";
 }  // namespace
 
-StreamSession::StreamSession(Shard& shard, asio::ip::tcp::socket socket, ConnectionSlot slot,
+StreamSession::StreamSession(Shard& shard, Transport transport, ConnectionSlot slot,
                              std::vector<std::string> topics, bool chunked, std::size_t max_pending_bytes)
     : shard_(shard),
-      socket_(std::move(socket)),
+      transport_(std::move(transport)),
       slot_guard_(std::move(slot)),
       topics_(std::move(topics)),
       budget_(max_pending_bytes),
@@ -35,9 +36,13 @@ void StreamSession::start(std::string head, const std::vector<EventPtr>& opening
   // The replay is bounded by history and shared with it; the budget is for what comes after.
   budget_ += opening_bytes;
   last_write_ = Clock::now();
-  socket_.non_blocking(true);
   write();
-  watch_peer();
+  if (transport_.is_tls()) {
+    watch_tls_peer();
+  } else {
+    transport_.socket().non_blocking(true);
+    watch_peer();
+  }
 }
 
 void StreamSession::enqueue(const EventPtr& event) {
@@ -74,7 +79,7 @@ void StreamSession::flush() {
   if (closed_) return;
   if (overflowed_) {
     std::error_code ignored;
-    auto peer = socket_.remote_endpoint(ignored);
+    auto peer = transport_.socket().remote_endpoint(ignored);
     spdlog::warn("slow consumer {}:{} disconnected: {} bytes waiting behind a write of {} (limit {})",
                  peer.address().to_string(), peer.port(), queued_bytes_, in_flight_bytes_, budget_);
     ShardStats::add(shard_.stats().slow_consumer_disconnects);
@@ -106,6 +111,13 @@ void StreamSession::write() {
     buffers_.emplace_back(asio::buffer(last_chunk));
     terminator_sent_ = true;
   }
+  if (transport_.is_tls()) {
+    // Encryption copies every byte anyway; one copy more makes one TLS record per write
+    // instead of one per event.
+    tls_staging_.clear();
+    for (const auto& b : buffers_) tls_staging_.append(static_cast<const char*>(b.data()), b.size());
+    buffers_.assign(1, asio::buffer(tls_staging_));
+  }
   first_buffer_ = 0;
   in_flight_bytes_ = asio::buffer_size(buffers_);
   write_in_flight_ = true;
@@ -116,7 +128,7 @@ void StreamSession::write() {
 void StreamSession::write_some() {
   // write_some rather than async_write: each partial write gives its bytes back to the
   // budget at once, so a client that keeps up is never mistaken for a slow one.
-  socket_.async_write_some(std::span<const asio::const_buffer>(buffers_).subspan(first_buffer_),
+  transport_.async_write_some(std::span<const asio::const_buffer>(buffers_).subspan(first_buffer_),
                            [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
                              self->on_written(ec, n);
                            });
@@ -153,7 +165,7 @@ void StreamSession::on_written(const std::error_code& ec, std::size_t n) {
 void StreamSession::watch_peer() {
   // A stream's client sends nothing after its request; readable means EOF, an error, or
   // bytes to discard. Waiting for readability needs no buffer, which keeps idle streams small.
-  socket_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](const std::error_code& ec) {
+  transport_.socket().async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](const std::error_code& ec) {
     if (self->closed_) return;
     if (ec) {
       self->close();
@@ -162,7 +174,7 @@ void StreamSession::watch_peer() {
     char discard[512];
     std::error_code read_ec;
     for (;;) {
-      std::size_t n = self->socket_.read_some(asio::buffer(discard), read_ec);
+      std::size_t n = self->transport_.socket().read_some(asio::buffer(discard), read_ec);
       if (read_ec == asio::error::would_block) break;
       if (read_ec || n == 0) {
         self->close();
@@ -171,6 +183,21 @@ void StreamSession::watch_peer() {
     }
     self->watch_peer();
   });
+}
+
+void StreamSession::watch_tls_peer() {
+  // Under TLS, readable bytes may be records that decrypt to nothing, so read through the
+  // TLS stream (its read may run beside a write) and discard what arrives.
+  auto discard = std::make_shared<std::array<char, 256>>();
+  transport_.async_read_some(asio::buffer(*discard),
+                             [self = shared_from_this(), discard](const std::error_code& ec, std::size_t) {
+                               if (self->closed_) return;
+                               if (ec) {
+                                 self->close();
+                                 return;
+                               }
+                               self->watch_tls_peer();
+                             });
 }
 
 void StreamSession::finish() {
@@ -183,9 +210,7 @@ void StreamSession::finish() {
 void StreamSession::close() {
   if (closed_) return;
   closed_ = true;
-  std::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  transport_.close();
   queued_.clear();
   shard_.remove_stream(this);  // may drop the last owning reference held by the shard
 }

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include <asio/ip/tcp.hpp>
+#include "server/transport.hpp"
 
 #include "broker/broker.hpp"
 #include "server/connection_slot.hpp"
@@ -22,7 +22,7 @@ class Shard;
 /// twice the budget: the queue and the write before it) nor other clients' time.
 class StreamSession : public std::enable_shared_from_this<StreamSession> {
  public:
-  StreamSession(Shard& shard, asio::ip::tcp::socket socket, ConnectionSlot slot, std::vector<std::string> topics,
+  StreamSession(Shard& shard, Transport transport, ConnectionSlot slot, std::vector<std::string> topics,
                 bool chunked, std::size_t max_pending_bytes);
 
   /// Writes `head` (the HTTP response head) and `opening` frames (retry, notice, replay)
@@ -54,15 +54,17 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   void write_some();
   void on_written(const std::error_code& ec, std::size_t n);
   void watch_peer();
+  void watch_tls_peer();
 
   Shard& shard_;
-  asio::ip::tcp::socket socket_;
+  Transport transport_;
   ConnectionSlot slot_guard_;
   std::vector<std::string> topics_;
   std::string head_;
   std::vector<EventPtr> queued_;
   std::vector<EventPtr> writing_;
   std::vector<asio::const_buffer> buffers_;
+  std::string tls_staging_;  ///< TLS: the write as one buffer (TLS writes one buffer per call)
   std::uint64_t cursor_ = 0;
   std::size_t first_buffer_ = 0;     ///< first buffer of the write not yet fully sent
   std::size_t queued_bytes_ = 0;     ///< frames waiting for the next write
