@@ -25,7 +25,7 @@ COPY --from=build /src/build/herald /usr/local/bin/herald
 USER herald
 # Every setting is also an environment variable: HERALD_PORT, HERALD_HISTORY_SIZE, ... (herald --help).
 ENV HERALD_HOST=0.0.0.0 HERALD_PORT=8080
-EXPOSE 8080
+EXPOSE 8080 8443
 STOPSIGNAL SIGTERM
 # bash's /dev/tcp keeps curl out of the image.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=3s --retries=3 \

@@ -9,6 +9,8 @@
 * The JSON configuration example parses and `herald --config` accepts it.
 * The configuration table and `herald --help` list the same flags, with the same
   environment variables, JSON keys and defaults.
+* ## HTTPS: its openssl command makes a certificate Herald serves, and its
+  curl -N stream shows the event its curl publish sends.
 
 Failures name the README line."""
 
@@ -138,7 +140,8 @@ def all_commands():
 
 
 def curl_commands():
-    return [c for c in all_commands() if re.match(r"^curl\s", c.text)]
+    """The plain-HTTP curl examples (## HTTPS has its own test)."""
+    return [c for c in all_commands() if re.match(r"^curl\s", c.text) and section_of(c.line) != "HTTPS"]
 
 
 def url_topics(url):
@@ -533,6 +536,71 @@ class ConfigFileExample(unittest.TestCase):
                     run_sh = f.read()
                 self.assertIn(m.group(1), run_sh,
                               "%s\n  %s is not where scripts/run.sh builds herald" % (c.where(), m.group(1)))
+
+
+class HttpsExample(unittest.TestCase):
+    """## HTTPS: the openssl line, a server with those files, the curl stream and publish."""
+
+    def test_https_example(self):
+        blocks = [b for b in read_blocks() if b.lang == "sh" and section_of(b.line) == "HTTPS"]
+        self.assertEqual(len(blocks), 1, "README.md: expected one ```sh example in ## HTTPS")
+        cmds = sh_commands(blocks[0])
+        make_cert = next((c for c in cmds if c.text.startswith("openssl ")), None)
+        run = next((c for c in cmds if "scripts/run.sh" in c.text), None)
+        stream = next((c for c in cmds if c.text.startswith("curl ") and c.streaming), None)
+        publish = next((c for c in cmds if c.text.startswith("curl ") and not c.streaming), None)
+        for what, c in (("openssl", make_cert), ("run.sh", run), ("curl -N", stream), ("curl publish", publish)):
+            self.assertIsNotNone(c, "README.md:%d: ## HTTPS has no %s command" % (blocks[0].line, what))
+        flags = dict(re.findall(r"(--[a-z-]+) (\S+)", run.text))
+        self.assertIn("--tls-cert", flags, run.where())
+        self.assertIn("--tls-key", flags, run.where())
+        tmp = tempfile.mkdtemp(prefix="herald-docs-tls-")
+        server = None
+        proc = None
+        try:
+            p = subprocess.run(["bash", "-c", make_cert.text], cwd=tmp, env=command_env(), capture_output=True,
+                               timeout=COMMAND_TIMEOUT)
+            self.assertEqual(p.returncode, 0, "%s\n  %s" % (make_cert.where(), p.stderr.decode()[-500:]))
+            from herald_fixture import free_port
+            tls_port = free_port()
+            server = HeraldServer(args=["--tls-cert", os.path.join(tmp, flags["--tls-cert"]),
+                                        "--tls-key", os.path.join(tmp, flags["--tls-key"]),
+                                        "--tls-port", str(tls_port)])
+            server.start()
+
+            def point(c):
+                self.assertIn("https://localhost:8443/", c.text, c.where())
+                return c.text.replace("localhost:8443", "localhost:%d" % tls_port)
+            out_path = os.path.join(tmp, "stream.out")
+            with open(out_path, "wb") as out:
+                proc = subprocess.Popen(["bash", "-c", "exec " + point(stream)], cwd=tmp, env=command_env(),
+                                        stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
+            deadline = time.monotonic() + COMMAND_TIMEOUT
+            while request(server.port, "GET", "/stats").json()["streams"] < 1:
+                self.assertIsNone(proc.poll(), "%s\n  exited with %r" % (stream.where(), proc.returncode))
+                self.assertLess(time.monotonic(), deadline, "%s\n  never subscribed" % stream.where())
+                time.sleep(0.05)
+            p = subprocess.run(["bash", "-c", point(publish)], cwd=tmp, env=command_env(), capture_output=True,
+                               timeout=COMMAND_TIMEOUT)
+            self.assertEqual(p.returncode, 0, "%s\n  %s" % (publish.where(), p.stderr.decode()[-500:]))
+            event_id = json.loads(p.stdout)["id"]
+            data = re.search(r"-d (\S+)", publish.text).group(1)
+            expected = "id: %d\ndata: %s\n\n" % (event_id, data)
+            got = ""
+            deadline = time.monotonic() + 5
+            while expected not in got and time.monotonic() < deadline:
+                with open(out_path, "rb") as f:
+                    got = f.read().decode("utf-8", "replace")
+                time.sleep(0.05)
+            self.assertIn(expected, got, "%s did not show the event %s published" % (stream.where(), publish.where()))
+        finally:
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=5)
+            if server is not None:
+                server.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class AuthorizationExamples(unittest.TestCase):
