@@ -5,6 +5,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 namespace herald {
 
@@ -47,8 +48,9 @@ std::unique_ptr<asio::ssl::context> make_tls_context(const Settings& s) {
   ctx->use_certificate_chain_file(s.tls_cert, ec);
   if (ec) throw SettingsError("invalid tls-cert '" + s.tls_cert + "': " + reason(ec));
   ctx->use_private_key_file(s.tls_key, asio::ssl::context::pem, ec);
-  if (ec) throw SettingsError("invalid tls-key '" + s.tls_key + "': " + reason(ec));
-  if (SSL_CTX_check_private_key(native) != 1) {
+  bool mismatch = ec && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH;
+  if (ec && !mismatch) throw SettingsError("invalid tls-key '" + s.tls_key + "': " + reason(ec));
+  if (mismatch || SSL_CTX_check_private_key(native) != 1) {
     ERR_clear_error();
     throw SettingsError("invalid tls-key '" + s.tls_key + "': does not match the certificate in tls-cert");
   }
