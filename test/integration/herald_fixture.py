@@ -8,6 +8,7 @@ Main pieces:
   * HeraldServer                      -- start/stop the binary, capture stderr
   * HeraldTestCase                    -- unittest base class, one server per class
   * request(), HttpConnection         -- raw-socket HTTP/1.x client
+                                         (tls=SSLContext: the same over TLS)
   * SSEClient                         -- raw-socket SSE client with incremental
                                          de-chunking and SSE parsing
   * publish(), publish_json(), ...    -- publish helpers
@@ -217,7 +218,10 @@ class HeraldServer:
 # Raw socket buffering
 # --------------------------------------------------------------------------
 
-def connect(port, timeout=DEFAULT_TIMEOUT, rcvbuf=None):
+def connect(port, timeout=DEFAULT_TIMEOUT, rcvbuf=None, tls=None):
+    """A connected TCP socket; with tls (an ssl.SSLContext), a TLS socket whose
+    handshake is done (server name HOST, so the context checks the server's
+    certificate against it)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -225,6 +229,8 @@ def connect(port, timeout=DEFAULT_TIMEOUT, rcvbuf=None):
     try:
         s.connect((HOST, port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            s = tls.wrap_socket(s, server_hostname=HOST)
     except BaseException:
         s.close()
         raise
@@ -433,10 +439,10 @@ def build_request(method, target, headers=None, body=None, version="HTTP/1.1",
 class HttpConnection:
     """A keep-alive HTTP/1.1 connection over a raw socket."""
 
-    def __init__(self, port, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, port, timeout=DEFAULT_TIMEOUT, tls=None):
         self.port = port
         self.timeout = timeout
-        self.bs = BufferedSocket(connect(port, timeout))
+        self.bs = BufferedSocket(connect(port, timeout, tls=tls))
 
     def send(self, data):
         self.bs.sendall(data)
@@ -470,12 +476,13 @@ class HttpConnection:
 
 
 def request(port, method, target, headers=None, body=None, version="HTTP/1.1",
-            timeout=DEFAULT_TIMEOUT, close=True):
-    """One request on a fresh connection; returns a Response."""
+            timeout=DEFAULT_TIMEOUT, close=True, tls=None):
+    """One request on a fresh connection (over TLS with tls=SSLContext);
+    returns a Response."""
     hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
     if close and version == "HTTP/1.1" and "connection" not in {k.lower() for k, _ in hdrs}:
         hdrs.append(("Connection", "close"))
-    bs = BufferedSocket(connect(port, timeout))
+    bs = BufferedSocket(connect(port, timeout, tls=tls))
     try:
         bs.sendall(build_request(method, target, hdrs, body, version))
         return read_response(bs, time.monotonic() + timeout, method)
@@ -776,6 +783,7 @@ class SSEClient:
     SSEClient(port, ["a", "b"], last_event_id="123")        header Last-Event-ID
     SSEClient(port, ["a"], last_event_id_query="123")        ?lastEventId=
     SSEClient(port, ["a"], http10=True)                      HTTP/1.0 request
+    SSEClient(port, ["a"], tls=ssl_context)                  over TLS
 
     The constructor connects, sends the request and reads the response head.
     If the status is 200 and wait_ready is true it also waits for the first
@@ -785,7 +793,7 @@ class SSEClient:
 
     def __init__(self, port, topics=(), last_event_id=None, last_event_id_query=None,
                  http10=False, headers=None, rcvbuf=None, timeout=DEFAULT_TIMEOUT,
-                 wait_ready=True, target=None, read_head=True):
+                 wait_ready=True, target=None, read_head=True, tls=None):
         self.port = port
         self.topics = list(topics)
         q = [("topic", t) for t in self.topics]
@@ -796,7 +804,7 @@ class SSEClient:
         if last_event_id is not None:
             hdrs.append(("Last-Event-ID", str(last_event_id)))
         hdrs += list(headers or [])
-        self.bs = BufferedSocket(connect(port, timeout, rcvbuf=rcvbuf))
+        self.bs = BufferedSocket(connect(port, timeout, rcvbuf=rcvbuf, tls=tls))
         self.request_bytes = build_request("GET", self.target, hdrs, None,
                                            "HTTP/1.0" if http10 else "HTTP/1.1")
         self.bs.sendall(self.request_bytes)
