@@ -65,13 +65,17 @@ asio::awaitable<bool> Connection::handshake() {
   deadline_ = Clock::now() + settings_.header_timeout;
   auto& socket = transport_.socket();
   auto [wait_ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
-  if (wait_ec) co_return false;
+  if (wait_ec) {
+    if (timed_out_) ShardStats::add(shard_.stats().tls_handshake_failures);  // never said hello
+    co_return false;
+  }
   // Every TLS connection opens with a handshake record (0x16). Anything else is most likely
   // plain HTTP sent to the HTTPS port: say so in plain HTTP, as nginx does, not with silence.
   unsigned char first = 0;
   std::error_code peek_ec;
   std::size_t peeked = socket.receive(asio::buffer(&first, 1), asio::socket_base::message_peek, peek_ec);
-  if (!peek_ec && peeked == 1 && first != 0x16) {
+  if (peek_ec || peeked == 0) co_return false;  // closed before a byte: a port probe, not a failed handshake
+  if (first != 0x16) {
     ShardStats::add(shard_.stats().tls_handshake_failures);
     shard_.stats().reject(400);
     HttpResponse r = json_error(400, "this port speaks HTTPS: use https://");

@@ -388,6 +388,7 @@ class Https(TlsTestCase):
         self.assert_server_healthy("plain HTTP on the TLS port")
 
     def test_silent_client_dropped_after_header_timeout(self):
+        before = self.failures()
         silent = BufferedSocket(connect(self.tls_port))
         self.track(silent)
         opened = time.monotonic()
@@ -408,9 +409,21 @@ class Https(TlsTestCase):
         elapsed = time.monotonic() - opened
         self.assertGreaterEqual(elapsed, HEADER_TIMEOUT * 0.8, "dropped too early")
         self.assertEqual(bytes(silent.wire), b"", "nothing is sent to a client that never said hello")
+        self.assertGreaterEqual(self.wait_failures(before + 1), before + 1,
+                                "a client that never said hello counts as a timed-out handshake")
         # the stream outlives the header timeout
         eid = publish(self.port, t, "after the timeout")
         self.assertEqual(c.next_event().int_id, eid)
+
+    def test_port_probe_is_not_a_failed_handshake(self):
+        # A TCP health check: connect, close at once. Not a TLS failure; it must not add noise.
+        before = self.failures()
+        for _ in range(3):
+            connect(self.tls_port).close()
+        with self.tls_conn() as conn:  # served after the probes, so they were handled first
+            self.assertEqual(conn.request("GET", "/healthz").status, 200)
+        time.sleep(0.2)
+        self.assertEqual(self.failures(), before, "connect-and-close probes counted as failed handshakes")
 
     def test_stalled_handshake_dropped_and_counted(self):
         before = self.failures()
