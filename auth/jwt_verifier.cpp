@@ -15,7 +15,9 @@ namespace herald {
 
 namespace {
 
-// base64url without padding (RFC 7515), strictly: any other character is an error.
+// base64url without padding (RFC 7515), strictly: any other character is an error, and so are
+// bits left over in the last character that are not zero (RFC 4648 section 3.5), so that each
+// token has one spelling: else "...RAw" and "...RAx" would carry the same signature.
 bool base64url_decode(std::string_view in, std::string& out) {
   static const auto table = [] {
     std::array<int, 256> t{};
@@ -39,7 +41,7 @@ bool base64url_decode(std::string_view in, std::string& out) {
       out += static_cast<char>((buffer >> bits) & 0xff);
     }
   }
-  return true;
+  return (buffer & ((1u << bits) - 1)) == 0;
 }
 
 std::vector<std::string> string_list(const nlohmann::json& claims, const char* key) {

@@ -129,6 +129,22 @@ TEST_CASE("exp and nbf are checked with the leeway") {
   CHECK(error_of(*v, hs256(secret, {{"exp", "tomorrow"}}), now) == "malformed exp claim");
 }
 
+TEST_CASE("a token has one spelling: leftover bits in the last base64url character must be zero") {
+  auto v = JwtVerifier::with_secret(secret, std::chrono::seconds(0));
+  std::string token = hs256(secret, claims);
+  REQUIRE(error_of(*v, token).empty());
+  // The 32-byte signature takes 43 characters; the last one's 2 low bits encode nothing, and
+  // setting them gave another token that verified (found by fuzz/fuzz_jwt.cpp).
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::size_t last = alphabet.find(token.back());
+  REQUIRE(last % 4 == 0);
+  for (std::size_t low = 1; low < 4; ++low) {
+    CAPTURE(low);
+    token.back() = alphabet[last + low];
+    CHECK(error_of(*v, token) == "malformed token");
+  }
+}
+
 TEST_CASE("the algorithm is the key's: none and others are refused") {
   auto v = JwtVerifier::with_secret(secret, std::chrono::seconds(0));
   std::string unsigned_token = signing_input("none", claims) + ".";
