@@ -1,5 +1,5 @@
-// Wires settings, logging and the server together, and turns SIGINT/SIGTERM into a
-// graceful stop.
+// Wires settings, logging and the server together, turns SIGINT/SIGTERM into a graceful
+// stop and SIGHUP into a reload of the TLS certificate.
 #include <csignal>
 #include <cstdio>
 #include <map>
@@ -65,12 +65,14 @@ int main(int argc, char** argv) {
 
   herald::setup_logging(settings.log_level, settings.log_format);
 
-  // Block the stop signals in every thread; main waits for them with sigwait below.
+  // Block the signals Herald handles in every thread; main waits for them with sigwait below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals = stop_signals;
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   raise_file_limit();
 
@@ -90,7 +92,21 @@ int main(int argc, char** argv) {
   }
 
   int signal = 0;
-  sigwait(&stop_signals, &signal);
+  for (;;) {
+    sigwait(&signals, &signal);
+    if (signal != SIGHUP) break;
+    // Renewed certificates without a restart, which would cost every stream its history.
+    if (!server.tls()) {
+      spdlog::info("SIGHUP received: TLS is off, nothing to reload");
+      continue;
+    }
+    try {
+      server.reload_tls();
+      spdlog::info("SIGHUP received: reloaded {} and {} for new TLS connections", settings.tls_cert, settings.tls_key);
+    } catch (const herald::SettingsError& e) {
+      spdlog::error("SIGHUP received: kept the current certificate: {}", e.what());
+    }
+  }
   server.drain();
   if (settings.drain_delay.count() > 0) {
     // Readiness goes first so load balancers move new clients elsewhere; a second signal

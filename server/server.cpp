@@ -90,8 +90,8 @@ void Server::start() {
   auto& context = shards_.front()->context();
   if (settings_.plain_http || !tls_) port_ = listen(acceptor_, settings_.port);
   if (tls_) tls_port_ = listen(tls_acceptor_, settings_.tls_port);
-  if (acceptor_) asio::co_spawn(context, accept_loop(*acceptor_, nullptr), asio::detached);
-  if (tls_acceptor_) asio::co_spawn(context, accept_loop(*tls_acceptor_, tls_.get()), asio::detached);
+  if (acceptor_) asio::co_spawn(context, accept_loop(*acceptor_, false), asio::detached);
+  if (tls_acceptor_) asio::co_spawn(context, accept_loop(*tls_acceptor_, true), asio::detached);
   if (settings_.demo) asio::co_spawn(context, demo_loop(), asio::detached);
   // Logged before the threads start, so it is the first line whatever clients do.
   rlimit files{};
@@ -106,7 +106,19 @@ void Server::start() {
   for (auto& shard : shards_) shard->start();
 }
 
-asio::awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, asio::ssl::context* tls) {
+std::shared_ptr<asio::ssl::context> Server::tls_context() const {
+  std::lock_guard lock(tls_mutex_);
+  return tls_;
+}
+
+void Server::reload_tls() {
+  if (!tls_acceptor_) return;
+  std::shared_ptr<asio::ssl::context> fresh = make_tls_context(settings_);
+  std::lock_guard lock(tls_mutex_);
+  tls_ = std::move(fresh);
+}
+
+asio::awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, bool https) {
   constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
   std::size_t next = 0;
   for (;;) {
@@ -124,6 +136,7 @@ asio::awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, asi
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     counters_.accepted_connections.fetch_add(1, std::memory_order_relaxed);
     auto peer = socket.remote_endpoint(ignored).address();
+    std::shared_ptr<asio::ssl::context> tls = https ? tls_context() : nullptr;
     ConnectionSlot slot;
     auto verdict = limiter_.try_acquire(peer, slot);
     if (verdict != ConnectionLimiter::Verdict::accepted) {
@@ -135,13 +148,13 @@ asio::awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, asi
         else spdlog::warn("{} is at its connection limit ({}): answering 429", peer.to_string(),
                           settings_.max_connections_per_client);
       }
-      asio::post(target.context(), [&target, s = std::move(socket), server_full, tls]() mutable {
-        target.reject(std::move(s), tls, server_full ? 503 : 429);
+      asio::post(target.context(), [&target, s = std::move(socket), server_full, tls = std::move(tls)]() mutable {
+        target.reject(std::move(s), std::move(tls), server_full ? 503 : 429);
       });
       continue;
     }
-    asio::post(target.context(), [&target, s = std::move(socket), slot = std::move(slot), tls]() mutable {
-      target.accept(std::move(s), tls, std::move(slot));
+    asio::post(target.context(), [&target, s = std::move(socket), slot = std::move(slot), tls = std::move(tls)]() mutable {
+      target.accept(std::move(s), std::move(tls), std::move(slot));
     });
   }
 }

@@ -36,6 +36,10 @@ class Server : public Hub {
   /// Any thread: /readyz answers 503 from now on, so load balancers stop sending work, while
   /// everything else is still served.
   void drain() { ready_.store(false, std::memory_order_relaxed); }
+  /// Any thread: reads the certificate and key files again for new TLS connections (open
+  /// ones keep theirs). Throws SettingsError, keeping the current ones, if they are unusable.
+  void reload_tls();
+  bool tls() const { return tls_acceptor_ != nullptr; }
   /// Any thread: stop accepting and end streams.
   void stop();
   /// Blocks until stop() was called and connections ended (or the grace period passed).
@@ -52,7 +56,9 @@ class Server : public Hub {
  private:
   /// Binds one listener; returns its port.
   std::uint16_t listen(std::unique_ptr<asio::ip::tcp::acceptor>& acceptor, std::uint16_t port);
-  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, asio::ssl::context* tls);
+  /// `tls`: accept HTTPS with the current TLS context.
+  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, bool tls);
+  std::shared_ptr<asio::ssl::context> tls_context() const;
   asio::awaitable<void> demo_loop();
 
   Settings settings_;
@@ -62,7 +68,8 @@ class Server : public Hub {
   std::unique_ptr<JwtVerifier> verifier_;  ///< null: authorization off
   RequestRouter router_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::unique_ptr<asio::ssl::context> tls_;  ///< null: TLS off
+  mutable std::mutex tls_mutex_;  ///< guards tls_: swapped by reload_tls(), read once per accept
+  std::shared_ptr<asio::ssl::context> tls_;  ///< null: TLS off
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;      ///< plain HTTP; null when off
   std::unique_ptr<asio::ip::tcp::acceptor> tls_acceptor_;  ///< HTTPS; null when off
   std::uint16_t port_ = 0;

@@ -91,18 +91,18 @@ void Shard::shutdown() {
   });
 }
 
-void Shard::accept(asio::ip::tcp::socket socket, asio::ssl::context* tls, ConnectionSlot slot) {
+void Shard::accept(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, ConnectionSlot slot) {
   if (stopping_) return;
-  Transport transport = tls ? Transport(std::move(socket), *tls) : Transport(std::move(socket));
+  Transport transport = tls ? Transport(std::move(socket), std::move(tls)) : Transport(std::move(socket));
   auto connection = std::make_shared<Connection>(*this, settings_, router_, std::move(transport), std::move(slot));
   asio::co_spawn(context_, connection->run(), asio::detached);
 }
 
-void Shard::reject(asio::ip::tcp::socket socket, asio::ssl::context* tls, int status) {
+void Shard::reject(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, int status) {
   if (tls) {
     // The answer has to wait for the handshake, under the header deadline like any request.
     if (stopping_) return;
-    auto connection = std::make_shared<Connection>(*this, settings_, router_, Transport(std::move(socket), *tls),
+    auto connection = std::make_shared<Connection>(*this, settings_, router_, Transport(std::move(socket), std::move(tls)),
                                                    ConnectionSlot(), status);
     asio::co_spawn(context_, connection->run(), asio::detached);
     return;

@@ -47,9 +47,9 @@ class Shard {
 
   // Shard thread only.
   /// A new connection; `tls` set: HTTPS with this context.
-  void accept(asio::ip::tcp::socket socket, asio::ssl::context* tls, ConnectionSlot slot);
+  void accept(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, ConnectionSlot slot);
   /// Answers `status` (503: server full, 429: client full) and closes.
-  void reject(asio::ip::tcp::socket socket, asio::ssl::context* tls, int status);
+  void reject(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, int status);
   void open_stream(Transport transport, ConnectionSlot slot, StreamRequest request);
   void remove_stream(StreamSession* stream);
   void add_connection(Connection* connection);

@@ -20,9 +20,12 @@ class Transport {
 
   /// Plain TCP.
   explicit Transport(Socket socket) : plain_(std::move(socket)) {}
-  /// TLS, server side, over `socket`; async_handshake() first.
-  Transport(Socket socket, asio::ssl::context& tls)
-      : plain_(socket.get_executor()), tls_(std::make_unique<TlsStream>(std::move(socket), tls)) {}
+  /// TLS, server side, over `socket`; async_handshake() first. Keeps `tls` alive: a
+  /// certificate reload swaps the server's context while connections still use the old one.
+  Transport(Socket socket, std::shared_ptr<asio::ssl::context> tls)
+      : plain_(socket.get_executor()),
+        tls_context_(std::move(tls)),
+        tls_(std::make_unique<TlsStream>(std::move(socket), *tls_context_)) {}
 
   bool is_tls() const { return tls_ != nullptr; }
   /// The TCP socket underneath: for options, cancel, shutdown and close.
@@ -58,6 +61,7 @@ class Transport {
 
  private:
   Socket plain_;  ///< the connection itself, or an unopened placeholder under TLS
+  std::shared_ptr<asio::ssl::context> tls_context_;
   std::unique_ptr<TlsStream> tls_;
 };
 

@@ -481,6 +481,79 @@ class HttpsShutdown(unittest.TestCase):
         self.assertEqual(server.wait_exit(5), 0, server.log()[-2000:])
 
 
+class HttpsCertificateReload(unittest.TestCase):
+    """SIGHUP reads the certificate and key again: new connections get the new
+    certificate, open streams carry on, and unusable files keep the old one."""
+
+    def make_cert(self, directory, name):
+        cert, key = os.path.join(directory, name + ".pem"), os.path.join(directory, name + ".key")
+        subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=30)
+        return cert, key
+
+    def served_cert(self, port):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection((HOST, port), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as s:
+                return s.getpeercert(binary_form=True)
+
+    def pem_der(self, path):
+        with open(path) as f:
+            return ssl.PEM_cert_to_DER_cert(f.read())
+
+    def test_sighup_reloads_certificate(self):
+        # The shared test certificate first: the fixture's readiness check trusts it.
+        first_cert, first_key = certs()["cert"], certs()["key"]
+        d = tempfile.mkdtemp(prefix="herald-tls-reload-")
+        self.addCleanup(shutil.rmtree, d, True)
+        live_cert, live_key = os.path.join(d, "live.pem"), os.path.join(d, "live.key")
+        shutil.copy(first_cert, live_cert)
+        shutil.copy(first_key, live_key)
+        server = TlsHeraldServer(["--tls-cert", live_cert, "--tls-key", live_key, "--tls-port", "0"])
+        self.addCleanup(server.cleanup)
+        server.start()
+        port = server.tls_port
+        self.assertEqual(self.served_cert(port), self.pem_der(first_cert))
+
+        old_ctx = ssl.create_default_context(cafile=first_cert)
+        topic = unique_topic("reload")
+        stream = SSEClient(port, [topic], tls=old_ctx)
+        self.addCleanup(stream.close)
+
+        second_cert, second_key = self.make_cert(d, "second")
+        shutil.copy(second_cert, live_cert)
+        shutil.copy(second_key, live_key)
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_log(lambda t: "reloaded" in t, 3)
+        self.assertEqual(self.served_cert(port), self.pem_der(second_cert), "new connections get the new certificate")
+        new_ctx = ssl.create_default_context(cafile=second_cert)
+        with HttpConnection(port, tls=new_ctx) as conn:
+            eid = publish(port, topic, "after reload", conn=conn)
+        self.assertEqual(stream.next_event().int_id, eid, "a stream opened before the reload carries on")
+
+        # Unusable files: an error in the log, the current certificate stays.
+        with open(live_key, "w") as f:
+            f.write("not a key\n")
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_log(lambda t: "kept the current certificate" in t, 3)
+        self.assertIn("invalid tls-key", server.log())
+        self.assertEqual(self.served_cert(port), self.pem_der(second_cert))
+        self.assertTrue(server.alive())
+        eid = publish(server.port, topic, "still serving")
+        self.assertEqual(stream.next_event().int_id, eid)
+
+    def test_sighup_without_tls_is_harmless(self):
+        server = HeraldServer()
+        self.addCleanup(server.cleanup)
+        server.start()
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_log(lambda t: "nothing to reload" in t, 3)
+        self.assertEqual(request(server.port, "GET", "/healthz").status, 200)
+
+
 class HttpsSlowConsumer(TlsTestCase):
     """The pending-bytes budget holds over TLS (where a write is one staged buffer)."""
 
