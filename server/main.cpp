@@ -32,6 +32,19 @@ std::map<std::string, std::string> environment() {
   return env;
 }
 
+// Whether JSON logs were asked for, read from the raw input when the settings as a whole
+// could not be loaded: a log collector expecting JSON should get the error as JSON too.
+bool wants_json_logs(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  bool json = false;
+  if (auto it = env.find("HERALD_LOG_FORMAT"); it != env.end()) json = it->second == "json";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--log-format=json") json = true;
+    else if (args[i].rfind("--log-format=", 0) == 0) json = false;
+    else if (args[i] == "--log-format" && i + 1 < args.size()) json = args[++i] == "json";
+  }
+  return json;
+}
+
 void raise_file_limit() {
   // Every connection is a file descriptor; take all the kernel allows us.
   rlimit limit{};
@@ -45,10 +58,17 @@ void raise_file_limit() {
 
 int main(int argc, char** argv) {
   herald::LoadedSettings loaded;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto env = environment();
   try {
-    loaded = herald::load_settings(std::vector<std::string>(argv + 1, argv + argc), environment());
+    loaded = herald::load_settings(args, env);
   } catch (const herald::SettingsError& e) {
-    std::fprintf(stderr, "herald: %s\n", e.what());
+    if (wants_json_logs(args, env)) {
+      herald::setup_logging("info", "json");
+      spdlog::critical("{}", e.what());
+    } else {
+      std::fprintf(stderr, "herald: %s\n", e.what());
+    }
     return 2;
   }
   if (loaded.help) {

@@ -854,6 +854,18 @@ class JsonLogs(unittest.TestCase):
         records = self.check_json_lines(text)
         self.assertTrue(records and "listening on" in records[0]["msg"], text)
 
+    def test_settings_error_is_json_when_json_was_asked_for(self):
+        for args, env in ((["--log-format", "json", "--port", "abc"], None),
+                          (["--port", "abc"], {"HERALD_LOG_FORMAT": "json"}),
+                          (["--log-format=json", "--tls-cert", "c.pem"], None)):
+            with self.subTest(args=args, env=env):
+                p = run_server_process(args, env=env)
+                self.assertEqual(p.returncode, 2, p)
+                records = self.check_json_lines(p.stderr.decode("utf-8", "replace"))
+                self.assertEqual(len(records), 1, records)
+                self.assertEqual(records[0]["level"], "critical")
+                self.assertIn("invalid", records[0]["msg"])
+
     def test_invalid_log_format_rejected(self):
         p = run_server_process(["--log-format", "xml", "--port", "0"])
         self.assertEqual(p.returncode, 2, p)
