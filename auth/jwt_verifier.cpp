@@ -9,6 +9,7 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 
 namespace herald {
@@ -53,6 +54,15 @@ std::vector<std::string> string_list(const nlohmann::json& claims, const char* k
   return out;
 }
 
+// ES256 is ECDSA on P-256 only (RFC 7518 3.4); another 256-bit curve (secp256k1, brainpool)
+// is a different algorithm that no ES256 signer uses.
+bool is_p256(EVP_PKEY* key) {
+  char curve[64] = {};
+  std::size_t len = 0;
+  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof curve, &len) != 1) return false;
+  return std::string_view(curve, len) == "prime256v1" || std::string_view(curve, len) == "P-256";
+}
+
 }  // namespace
 
 bool topic_allowed(const std::vector<std::string>& patterns, std::string_view topic) {
@@ -83,7 +93,7 @@ std::unique_ptr<JwtVerifier> JwtVerifier::with_public_key_pem(const std::string&
   if (EVP_PKEY_base_id(key) == EVP_PKEY_RSA) {
     if (EVP_PKEY_get_bits(key) < 2048) throw std::runtime_error("RSA keys must have at least 2048 bits");
     v->algorithm_ = "RS256";
-  } else if (EVP_PKEY_base_id(key) == EVP_PKEY_EC && EVP_PKEY_get_bits(key) == 256) {
+  } else if (EVP_PKEY_base_id(key) == EVP_PKEY_EC && is_p256(key)) {
     v->algorithm_ = "ES256";
   } else {
     throw std::runtime_error("the key must be RSA (RS256) or EC P-256 (ES256)");

@@ -171,4 +171,22 @@ TEST_CASE("RS256 and ES256 tokens verify with the public key only") {
 
 TEST_CASE("keys that cannot verify are refused at startup") {
   CHECK_THROWS(JwtVerifier::with_public_key_pem("not a key", std::chrono::seconds(0)));
+  // 256 bits, but not P-256: no ES256 signer uses these curves.
+  for (const char* curve : {"secp256k1", "brainpoolP256r1"}) {
+    CAPTURE(curve);
+    EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve);
+    REQUIRE(key != nullptr);
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_PUBKEY(bio, key);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    std::string pem(data, static_cast<std::size_t>(n));
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+    CHECK_THROWS_WITH(JwtVerifier::with_public_key_pem(pem, std::chrono::seconds(0)),
+                      "the key must be RSA (RS256) or EC P-256 (ES256)");
+  }
+  KeyPair* p256 = keypair(true).release();
+  CHECK_NOTHROW(JwtVerifier::with_public_key_pem(p256->public_pem, std::chrono::seconds(0)));
+  delete p256;
 }
