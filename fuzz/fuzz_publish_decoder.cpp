@@ -15,7 +15,8 @@
 //     "batch" exactly for an array; string data as is, any other data as JSON that parses back
 //     to the same value; "private" as sent (false when absent or null)
 //   - form and URL: "private" as the last true/1/false/0 value
-//   - every message encodes as an SSE frame a browser reads as exactly one event
+//   - every message encodes as an SSE frame a browser reads as exactly one event; its data
+//     and type are UTF-8
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -29,6 +30,7 @@
 
 #include "broker/sse_encoder.hpp"
 #include "broker/topic_name.hpp"
+#include "broker/utf8.hpp"
 #include "fuzz_common.hpp"
 #include "server/publish_decoder.hpp"
 
@@ -150,6 +152,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
                "topics not sorted and unique: " + where);
     FUZZ_CHECK(herald::sse::valid_event_type(m.type), "invalid type '" + escaped(m.type) + "' accepted: " + where);
     FUZZ_CHECK(m.type.rfind("herald-", 0) != 0, "reserved type '" + escaped(m.type) + "' accepted: " + where);
+    FUZZ_CHECK(herald::valid_utf8(m.data) && herald::valid_utf8(m.type), "data or type not UTF-8: " + where);
     std::string frame = herald::sse::encode_event(1, m.type, m.data);
     FUZZ_CHECK(frame_events(frame) == 1, "frame '" + escaped(frame) + "' is not one event: " + where);
   }

@@ -7,6 +7,7 @@
 
 #include "broker/sse_encoder.hpp"
 #include "broker/topic_name.hpp"
+#include "broker/utf8.hpp"
 
 namespace herald {
 namespace {
@@ -31,6 +32,10 @@ std::string validate(Message& m) {
   std::sort(m.topics.begin(), m.topics.end());
   m.topics.erase(std::unique(m.topics.begin(), m.topics.end()), m.topics.end());
   if (!sse::valid_event_type(m.type)) return "invalid event type: it must not contain CR, LF or NUL";
+  if (!valid_utf8(m.type)) return "invalid event type: not UTF-8";
+  // Browsers decode streams as UTF-8 and would turn bad bytes into U+FFFD: refuse them here,
+  // where the publisher can hear about it, rather than deliver something else.
+  if (!valid_utf8(m.data)) return "invalid data: not UTF-8 (event streams are text; send binary as base64)";
   // Apps trust Herald's notices (history truncated, replay complete): publishers can't forge them.
   if (m.type.rfind(sse::reserved_event_prefix, 0) == 0) return "invalid event type: herald- types are reserved";
   return {};

@@ -86,3 +86,15 @@ TEST_CASE("bad publish requests are refused with the right status") {
   CHECK(error("", "", "hello") == 400);
   CHECK(error("", "topic=a%00b", "hello") == 400);
 }
+
+TEST_CASE("data and event types must be UTF-8, whichever way they come") {
+  CHECK(ok("", "topic=a", "caf\xc3\xa9 \xf0\x9f\x98\x80").messages[0].data == "caf\xc3\xa9 \xf0\x9f\x98\x80");
+  CHECK(error("", "topic=a", "caf\xe9") == 400);                           // Latin-1
+  CHECK(error("", "topic=a", "\xed\xa0\x80") == 400);                      // a UTF-16 surrogate
+  CHECK(error("", "topic=a&event=%FF", "x") == 400);                       // type from the URL
+  CHECK(error("application/x-www-form-urlencoded", "", "topic=a&data=%C3%28") == 400);
+  CHECK(error("application/json", "", "{\"topic\":\"a\",\"data\":\"\xff\"}") == 400);
+  auto r = decode_publish("", *parse_query("topic=a"), "\xc0\xaf");
+  REQUIRE(std::holds_alternative<PublishError>(r));
+  CHECK(std::get<PublishError>(r).message.find("not UTF-8") != std::string::npos);
+}
