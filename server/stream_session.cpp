@@ -96,11 +96,10 @@ void StreamSession::write() {
     return;
   }
   writing_.swap(queued_);
+  std::size_t bytes = queued_bytes_;
   queued_bytes_ = 0;
   buffers_.clear();
   if (!head_.empty()) buffers_.emplace_back(asio::buffer(head_));
-  std::size_t bytes = 0;
-  for (const EventPtr& e : writing_) bytes += e->frame.size();
   if (chunked_ && bytes > 0) {
     int n = std::snprintf(chunk_header_, sizeof chunk_header_, "%zx\r\n", bytes);
     buffers_.emplace_back(chunk_header_, static_cast<std::size_t>(n));
