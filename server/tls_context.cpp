@@ -41,7 +41,9 @@ std::unique_ptr<asio::ssl::context> make_tls_context(const Settings& s) {
   // The server's preference decides the cipher; buffers are freed while a stream is idle, which
   // is most of an SSE stream's life.
   SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
-  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  // Partial writes: a write completes per record, which the stream's byte accounting expects.
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_alpn_select_cb(native, select_http11, nullptr);
 
   std::error_code ec;

@@ -4,7 +4,8 @@
 
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/context.hpp>
-#include <asio/ssl/stream.hpp>
+
+#include "server/tls_socket.hpp"
 
 namespace herald {
 
@@ -15,7 +16,6 @@ namespace herald {
 class Transport {
  public:
   using Socket = asio::ip::tcp::socket;
-  using TlsStream = asio::ssl::stream<Socket>;
   using executor_type = Socket::executor_type;
 
   /// Plain TCP.
@@ -23,19 +23,17 @@ class Transport {
   /// TLS, server side, over `socket`; async_handshake() first. Keeps `tls` alive: a
   /// certificate reload swaps the server's context while connections still use the old one.
   Transport(Socket socket, std::shared_ptr<asio::ssl::context> tls)
-      : plain_(socket.get_executor()),
-        tls_context_(std::move(tls)),
-        tls_(std::make_unique<TlsStream>(std::move(socket), *tls_context_)) {}
+      : plain_(socket.get_executor()), tls_(std::make_unique<TlsSocket>(std::move(socket), std::move(tls))) {}
 
   bool is_tls() const { return tls_ != nullptr; }
   /// The TCP socket underneath: for options, cancel, shutdown and close.
-  Socket& socket() { return tls_ ? tls_->next_layer() : plain_; }
+  Socket& socket() { return tls_ ? tls_->socket() : plain_; }
   executor_type get_executor() { return socket().get_executor(); }
 
   /// TLS only: the server side of the handshake, before anything else is read or written.
   template <typename Token>
   auto async_handshake(Token&& token) {
-    return tls_->async_handshake(asio::ssl::stream_base::server, std::forward<Token>(token));
+    return tls_->async_handshake(std::forward<Token>(token));
   }
 
   template <typename Buffers, typename Token>
@@ -61,8 +59,7 @@ class Transport {
 
  private:
   Socket plain_;  ///< the connection itself, or an unopened placeholder under TLS
-  std::shared_ptr<asio::ssl::context> tls_context_;
-  std::unique_ptr<TlsStream> tls_;
+  std::unique_ptr<TlsSocket> tls_;
 };
 
 }  // namespace herald

@@ -95,6 +95,9 @@ TEST_CASE("a certificate and its key make a TLS 1.2+ server context") {
   CHECK((SSL_CTX_get_options(ctx->native_handle()) & SSL_OP_NO_COMPRESSION) != 0);
   CHECK((SSL_CTX_get_options(ctx->native_handle()) & SSL_OP_NO_RENEGOTIATION) != 0);
   CHECK((SSL_CTX_get_mode(ctx->native_handle()) & SSL_MODE_RELEASE_BUFFERS) != 0);
+  // TlsSocket's writes complete per record and are retried with the same buffer.
+  CHECK((SSL_CTX_get_mode(ctx->native_handle()) & SSL_MODE_ENABLE_PARTIAL_WRITE) != 0);
+  CHECK((SSL_CTX_get_mode(ctx->native_handle()) & SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER) != 0);
   std::remove(s.tls_cert.c_str());
   std::remove(s.tls_key.c_str());
 }
