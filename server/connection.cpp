@@ -24,6 +24,10 @@ Connection::Connection(Shard& shard, const Settings& settings, const RequestRout
       slot_guard_(std::move(slot)),
       reject_status_(reject_status) {}
 
+Connection::~Connection() {
+  if (reject_status_) shard_.tls_refusal_done();  // only TLS refusals become Connections
+}
+
 void Connection::check_deadline(Clock::time_point now) {
   if (now < deadline_ || timed_out_) return;
   timed_out_ = true;
@@ -80,20 +84,8 @@ asio::awaitable<bool> Connection::handshake() {
     shard_.stats().reject(400);
     HttpResponse r = json_error(400, "this port speaks HTTPS: use https://");
     r.close = true;
-    std::string bytes = r.to_string(false);
-    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(bytes), use_tuple);
-    ShardStats::add(shard_.stats().bytes_sent, n);
-    if (!ec) {
-      // Let the client read the answer before the close; see linger().
-      std::error_code ignored;
-      socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-      deadline_ = Clock::now() + std::chrono::seconds(2);
-      for (std::size_t drained = 0; drained < 64 * 1024;) {
-        auto [read_ec, got] = co_await socket.async_read_some(asio::buffer(read_buffer_), use_tuple);
-        if (read_ec) break;
-        drained += got;
-      }
-    }
+    transport_ = Transport(std::move(socket));  // plain from here on, for this one answer
+    if (co_await send(r.to_string(false))) co_await linger();
     co_return false;
   }
   auto [ec] = co_await transport_.async_handshake(use_tuple);

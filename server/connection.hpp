@@ -25,6 +25,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(Shard& shard, const Settings& settings, const RequestRouter& router, Transport transport,
              ConnectionSlot slot, int reject_status = 0);
 
+  ~Connection();
   asio::awaitable<void> run();
   /// Cancels the pending read when the current phase's deadline has passed.
   void check_deadline(Clock::time_point now);

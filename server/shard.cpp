@@ -102,6 +102,13 @@ void Shard::reject(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::cont
   if (tls) {
     // The answer has to wait for the handshake, under the header deadline like any request.
     if (stopping_) return;
+    if (tls_refusals_ >= max_tls_refusals) {
+      stats_.reject(status);
+      std::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    ++tls_refusals_;
     auto connection = std::make_shared<Connection>(*this, settings_, router_, Transport(std::move(socket), std::move(tls)),
                                                    ConnectionSlot(), status);
     asio::co_spawn(context_, connection->run(), asio::detached);
@@ -152,10 +159,12 @@ void Shard::open_stream(Transport transport, ConnectionSlot slot, StreamRequest 
         return true;
     return false;
   };
-  for (const EventPtr& e : snap.replay)
-    if (!e->is_private || may_read(*e)) opening.push_back(e);
-  std::size_t replayed = opening.size() - (opening.size() > 0 ? 1 : 0) -
-                         (request.unusable_last_id || !snap.truncated_topics.empty() ? 1 : 0);
+  std::size_t replayed = 0;
+  for (const EventPtr& e : snap.replay) {
+    if (e->is_private && !may_read(*e)) continue;
+    opening.push_back(e);
+    ++replayed;
+  }
   bool resumed = request.after || request.unusable_last_id;
   if (resumed && request.notify_replay) opening.push_back(control_frame(sse::encode_replay_complete(replayed)));
 

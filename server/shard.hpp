@@ -49,7 +49,12 @@ class Shard {
   /// A new connection; `tls` set: HTTPS with this context.
   void accept(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, ConnectionSlot slot);
   /// Answers `status` (503: server full, 429: client full) and closes.
+  /// Over TLS the answer waits for a handshake; past max_tls_refusals of those at once, the
+  /// connection is closed unanswered, so refusals cannot hold descriptors beyond the limits.
   void reject(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, int status);
+  /// A TLS refusal's connection ended (Connection's destructor).
+  void tls_refusal_done() { --tls_refusals_; }
+  static constexpr std::size_t max_tls_refusals = 64;
   void open_stream(Transport transport, ConnectionSlot slot, StreamRequest request);
   void remove_stream(StreamSession* stream);
   void add_connection(Connection* connection);
@@ -78,6 +83,7 @@ class Shard {
   Clock::duration tick_interval_;
   std::thread thread_;
   bool stopping_ = false;
+  std::size_t tls_refusals_ = 0;  ///< TLS connections refused but not yet answered and closed
 
   SlotList<std::shared_ptr<StreamSession>> streams_;
   SlotList<Connection*> connections_;

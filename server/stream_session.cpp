@@ -184,10 +184,10 @@ void StreamSession::watch_peer() {
   });
 }
 
-void StreamSession::watch_tls_peer() {
+void StreamSession::watch_tls_peer(std::shared_ptr<std::array<char, 256>> discard) {
   // Under TLS, readable bytes may be records that decrypt to nothing, so read through the
   // TLS stream (its read may run beside a write) and discard what arrives.
-  auto discard = std::make_shared<std::array<char, 256>>();
+  if (!discard) discard = std::make_shared<std::array<char, 256>>();
   transport_.async_read_some(asio::buffer(*discard),
                              [self = shared_from_this(), discard](const std::error_code& ec, std::size_t) {
                                if (self->closed_) return;
@@ -195,7 +195,7 @@ void StreamSession::watch_tls_peer() {
                                  self->close();
                                  return;
                                }
-                               self->watch_tls_peer();
+                               self->watch_tls_peer(std::move(discard));
                              });
 }
 

@@ -1,4 +1,5 @@
 #pragma once
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -54,7 +55,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   void write_some();
   void on_written(const std::error_code& ec, std::size_t n);
   void watch_peer();
-  void watch_tls_peer();
+  void watch_tls_peer(std::shared_ptr<std::array<char, 256>> discard = nullptr);
 
   Shard& shard_;
   Transport transport_;

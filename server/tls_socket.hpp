@@ -116,25 +116,16 @@ class TlsSocket {
       int result = call(tls.ssl_, n);
       bool first_try = !started;
       started = true;
-      if (result == 1) {
-        if (first_try) {
-          auto ex = tls.socket_.get_executor();
-          asio::post(ex, [self = std::move(self), n]() mutable { finish(self, {}, n); });
-          return;
+      if (result != 1) {
+        switch (tls.classify(result, ec)) {
+          case Next::wait_read: return tls.socket_.async_wait(Socket::wait_read, std::move(self));
+          case Next::wait_write: return tls.socket_.async_wait(Socket::wait_write, std::move(self));
+          case Next::fail: break;
         }
-        return finish(self, {}, n);
       }
-      switch (tls.classify(result, ec)) {
-        case Next::wait_read: return tls.socket_.async_wait(Socket::wait_read, std::move(self));
-        case Next::wait_write: return tls.socket_.async_wait(Socket::wait_write, std::move(self));
-        case Next::fail:
-          if (first_try) {
-            auto ex = tls.socket_.get_executor();
-            asio::post(ex, [self = std::move(self), ec]() mutable { finish(self, ec, 0); });
-            return;
-          }
-          return finish(self, ec, 0);
-      }
+      if (!first_try) return finish(self, ec, n);
+      auto ex = tls.socket_.get_executor();
+      asio::post(ex, [self = std::move(self), ec, n]() mutable { finish(self, ec, n); });
     }
 
     template <typename Self>

@@ -621,6 +621,31 @@ class HttpsPerClientLimit(TlsTestCase):
         self.assertEqual(r.status, 200, r)
 
 
+class HttpsRefusalsBounded(TlsTestCase):
+    """Refusals over TLS wait for a handshake; silent connections over the limit must not pile
+    up behind it. At most 64 wait per thread, the rest are closed at once, unanswered."""
+    EXTRA_ARGS = ["--max-connections-per-client", "2", "--header-timeout", "5s", "--threads", "1"]
+
+    def test_silent_connections_over_the_limit_are_closed_beyond_the_cap(self):
+        t = self.topic()
+        holder = self.tls_sse(t)
+        publisher = self.track(HttpConnection(self.port))  # the second slot, kept alive
+        self.assertEqual(publisher.request("GET", "/healthz").status, 200)
+        silent = [self.track(BufferedSocket(connect(self.tls_port))) for _ in range(150)]
+        time.sleep(1.0)  # well before the 5 s header timeout
+        closed = 0
+        for s in silent:
+            try:
+                s.read_to_eof(time.monotonic() + 0.05)
+                closed += 1
+            except AssertionError:
+                pass
+        self.assertGreaterEqual(closed, 150 - 64, "refused TLS connections beyond the cap were kept waiting")
+        self.assertLess(closed, 150, "refusals under the cap wait for a handshake to answer 429")
+        eid = publish(self.port, t, "still served", conn=publisher)
+        self.assertEqual(holder.next_event().int_id, eid)
+
+
 class HttpsOnly(TlsTestCase):
     PLAIN = False
     EXTRA_ARGS = ["--plain-http", "false"]
