@@ -45,6 +45,10 @@ struct Settings {
   Millis jwt_leeway{10000};                 ///< clock skew allowed on exp and nbf
   std::vector<std::string> private_topics;  ///< patterns of topics that need a token to read
   std::string auth_cookie = "herald_token"; ///< cookie that may carry the token
+  // Who may publish. With no publish key and no JWT key, only loopback and publish_from.
+  std::string publish_key;                  ///< static Bearer token that may publish to every topic
+  std::vector<std::string> publish_from;    ///< networks that may publish without credentials
+  bool allow_anonymous_publish = false;     ///< anyone who can connect may publish (old default)
   // TLS: on when a certificate and key are set; an HTTPS listener beside the plain one.
   std::string tls_cert;          ///< PEM certificate chain file
   std::string tls_key;           ///< PEM private key file

@@ -1,5 +1,6 @@
 #include "config/settings_loader.hpp"
 
+#include "auth/network_list.hpp"
 #include "broker/utf8.hpp"
 
 #include <charconv>
@@ -175,6 +176,29 @@ const std::vector<Option>& options() {
          s.auth_cookie = v;
        },
        [](const Settings& s) { return s.auth_cookie; }},
+      {"publish-key",
+       "static key that may publish to every topic, sent as Authorization: Bearer KEY (16 or more characters; "
+       "prefer the environment variable: flags show in ps)",
+       [](Settings& s, std::string_view v) {
+         if (v.size() < 16) throw std::invalid_argument("use at least 16 characters");
+         for (char c : v)
+           if (c <= ' ' || c > '~') throw std::invalid_argument("printable ASCII without spaces only");
+         s.publish_key = v;
+       },
+       [](const Settings& s) { return std::string(s.publish_key.empty() ? "" : "(hidden)"); }},
+      {"publish-from",
+       "networks that may publish without a key, comma separated (10.0.0.0/8, fd00::/8, 192.0.2.7); with no key "
+       "configured, loopback may publish too",
+       [](Settings& s, std::string_view v) {
+         auto list = split_list(v);
+         NetworkList check(list);  // throws, naming the bad entry
+         s.publish_from = std::move(list);
+       },
+       [](const Settings& s) { return join_list(s.publish_from); }},
+      boolean("allow-anonymous-publish",
+              "anyone who can reach Herald may publish, from any address, without a key (true or false; "
+              "--allow-anonymous-publish alone: true)",
+              &Settings::allow_anonymous_publish, true),
       {"tls-cert", "PEM certificate chain file; with tls-key, turns on HTTPS on tls-port",
        [](Settings& s, std::string_view v) { s.tls_cert = v; },
        [](const Settings& s) { return s.tls_cert; }},

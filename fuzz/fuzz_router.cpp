@@ -8,6 +8,8 @@
 //                  subscription, 2 events per publish, 8 data bytes per event)
 //           bit 4: authorization on: HS256 with the secret "fuzz-secret", private topics
 //                  "private/*" and "secret" (the seeds carry tokens signed with it)
+//           bit 5: the client is at 203.0.113.9 (clear: loopback)
+//           bit 6: publish key "fuzz-publish-key-0123" configured
 //
 // Invariants:
 //   - route never throws
@@ -20,8 +22,12 @@
 //     same status and body
 //   - CORS: "*" when configured, else Vary: Origin and the Origin echoed (with
 //     Allow-Credentials) only when listed
-//   - authorization off: never 401/403, no private reads; on: 401 has WWW-Authenticate, a
-//     publish without any token is 401, a stream gets every private topic it lists readable
+//   - authorization off: no private reads; on: 401 has WWW-Authenticate, a publish without
+//     any token is 401, a stream gets every private topic it lists readable
+//   - who may publish: the publish key always may; with no JWT and no key, a local client
+//     (loopback, no forwarding header) may, anyone else gets 403; with a key and no JWT, a
+//     publish without the key is 401; nothing but /publish is ever refused with 403 or 401
+//     without a JWT key
 //   - a stream request has 1..max valid, distinct topics (or is the stats feed), a head
 //     that is a 200 status line and headers ending in a blank line, chunked exactly for HTTP/1.1
 //   - the hub only ever gets messages that are valid, within the limits; publish answers 503
@@ -135,6 +141,21 @@ ParsedResponse parse_response(const std::string& bytes) {
   return out;
 }
 
+const char* const publish_key = "fuzz-publish-key-0123";
+
+// Exactly "Bearer KEY" in the first Authorization header: what the router must accept.
+bool sent_publish_key(const herald::HttpRequest& request) {
+  const std::string* auth = request.header("authorization");
+  return auth && (*auth == std::string("Bearer ") + publish_key || *auth == std::string("bearer ") + publish_key);
+}
+
+// The key anywhere a token may come from (other spellings may be accepted too).
+bool mentions_publish_key(const herald::HttpRequest& request) {
+  for (const auto& [name, value] : request.headers)
+    if ((name == "authorization" || name == "cookie") && value.find(publish_key) != std::string::npos) return true;
+  return false;
+}
+
 bool has_token(const herald::Settings& settings, const herald::HttpRequest& request) {
   for (const auto& [name, value] : request.headers) {
     if (name == "authorization") return true;
@@ -170,15 +191,23 @@ void check_response(const herald::Settings& settings, FakeHub& hub, const herald
     if (r.status == 405) FUZZ_CHECK(header(r.headers, "Allow") != nullptr, where);
   }
   if (r.status == 204) FUZZ_CHECK(r.body.empty(), where);
-  if (!auth) FUZZ_CHECK(r.status != 401 && r.status != 403, where);
   if (r.status == 401) FUZZ_CHECK(header(r.headers, "WWW-Authenticate") != nullptr, where);
 
   if (path == "/readyz" && (request.method == "GET" || request.method == "HEAD") && request.version_major == 1 &&
       herald::parse_query(query))
     FUZZ_CHECK(r.status == (hub.ready_ ? 200 : 503), where);
-  if (path == "/publish" && request.method == "POST" && request.version_major == 1 && herald::parse_query(query)) {
+  bool publishing = path == "/publish" && request.method == "POST" && request.version_major == 1 &&
+                    herald::parse_query(query);
+  bool keyed = !settings.publish_key.empty();
+  if (!auth && (!publishing || !keyed)) FUZZ_CHECK(r.status != 401, where);
+  if (!auth && !publishing) FUZZ_CHECK(r.status != 403, where);
+  if (publishing) {
+    bool local = herald::is_loopback(request.peer) && !request.forwarded();
     if (!hub.accepting_) FUZZ_CHECK(r.status == 503, where);
+    else if (keyed && sent_publish_key(request)) FUZZ_CHECK(r.status != 401 && r.status != 403, "the publish key: " + where);
     else if (auth && !has_token(settings, request)) FUZZ_CHECK(r.status == 401, "publish without a token: " + where);
+    else if (!auth && keyed && !mentions_publish_key(request)) FUZZ_CHECK(r.status == 401, "publish without the key: " + where);
+    else if (!auth && !keyed) FUZZ_CHECK(local ? r.status != 403 : r.status == 403, "who may publish: " + where);
     FUZZ_CHECK(hub.published == (r.status == 200), where);
     if (r.status == 200) {
       auto j = nlohmann::json::parse(r.body);
@@ -291,6 +320,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     settings.jwt_secret = "fuzz-secret";
     settings.private_topics = {"private/*", "secret"};
   }
+  if (config & 64) settings.publish_key = publish_key;
+  const herald::IpAddress peer = *herald::parse_ip(config & 32 ? "203.0.113.9" : "127.0.0.1");
   FakeHub hub;
   hub.accepting_ = config & 1;
   hub.ready_ = config & 2;
@@ -305,6 +336,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       auto state = parser.feed(buffer, used);
       buffer.erase(0, used);
       if (state != herald::RequestParser::State::complete) break;
+      parser.request().peer = peer;
       route_and_check(settings, hub, verifier, parser.request());
       if (!parser.request().keep_alive) break;
       parser.next();
@@ -331,6 +363,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     r.headers.emplace_back(names[fdp.ConsumeIntegralInRange<int>(0, 5)], value);
   }
   r.body = fdp.ConsumeRemainingBytesAsString();
+  r.peer = peer;
   route_and_check(settings, hub, verifier, r);
   return 0;
 }

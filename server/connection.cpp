@@ -43,6 +43,17 @@ void Connection::close() {
   transport_.socket().cancel(ignored);
 }
 
+IpAddress Connection::peer_address() {
+  std::error_code ec;
+  auto address = transport_.socket().remote_endpoint(ec).address();
+  if (ec) return {};
+  if (address.is_v4()) return ipv4_address(address.to_v4().to_uint());
+  IpAddress out;
+  auto bytes = address.to_v6().to_bytes();
+  std::copy(bytes.begin(), bytes.end(), out.begin());
+  return out;
+}
+
 asio::awaitable<bool> Connection::send(std::string bytes) {
   deadline_ = Clock::now() + settings_.idle_timeout;  // a reader too slow to take a reply
   auto [ec, n] = co_await asio::async_write(transport_, asio::buffer(bytes), use_tuple);
@@ -114,6 +125,7 @@ asio::awaitable<void> Connection::run() {
   }
 
   RequestParser parser({settings_.max_header_bytes, settings_.max_body_bytes});
+  const IpAddress peer = peer_address();
   std::string buffer;
   bool first = true;
   for (;;) {
@@ -167,6 +179,7 @@ asio::awaitable<void> Connection::run() {
       co_return;
     }
 
+    parser.request().peer = peer;
     RouteResult result = router_.route(parser.request());
     if (auto* stream = std::get_if<StreamRequest>(&result)) {
       shard_.open_stream(std::move(transport_), std::move(slot_guard_), std::move(*stream));

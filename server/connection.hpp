@@ -38,6 +38,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> send(std::string bytes);
   asio::awaitable<void> linger();
   asio::awaitable<bool> handshake();
+  IpAddress peer_address();
 
   Shard& shard_;
   const Settings& settings_;

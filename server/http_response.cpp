@@ -67,4 +67,11 @@ HttpResponse json_error(int status, std::string_view message) {
   return json_response(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
+HttpResponse unauthorized(std::string_view message, bool invalid_token) {
+  HttpResponse r = json_error(401, message);
+  r.headers.emplace_back("WWW-Authenticate", invalid_token ? R"(Bearer realm="herald", error="invalid_token")"
+                                                           : R"(Bearer realm="herald")");
+  return r;
+}
+
 }  // namespace herald

@@ -22,6 +22,9 @@ std::string_view reason_phrase(int status);
 
 /// `{"error": message}` with the given status.
 HttpResponse json_error(int status, std::string_view message);
+/// 401 with `{"error": message}` and a Bearer challenge (error="invalid_token" when a token
+/// was sent but refused).
+HttpResponse unauthorized(std::string_view message, bool invalid_token);
 /// A JSON body with the given status.
 HttpResponse json_response(int status, std::string body);
 

@@ -29,15 +29,9 @@ HttpResponse method_not_allowed(std::string_view allow) {
 }  // namespace
 
 RequestRouter::RequestRouter(const Settings& settings, Hub& hub, const JwtVerifier* verifier)
-    : settings_(settings), hub_(hub), verifier_(verifier) {}
+    : settings_(settings), hub_(hub), verifier_(verifier), publish_access_(settings, verifier) {}
 
 namespace {
-HttpResponse unauthorized(std::string_view message, bool invalid_token) {
-  HttpResponse r = json_error(401, message);
-  r.headers.emplace_back("WWW-Authenticate", invalid_token ? R"(Bearer realm="herald", error="invalid_token")"
-                                                           : R"(Bearer realm="herald")");
-  return r;
-}
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -69,9 +63,7 @@ std::optional<std::string> RequestRouter::token(const HttpRequest& request, cons
 }
 
 std::variant<Claims, HttpResponse> RequestRouter::claims_of(const std::string& token) const {
-  auto verified = verifier_->verify(token, std::chrono::system_clock::now());
-  if (auto* error = std::get_if<std::string>(&verified)) return unauthorized("invalid token: " + *error, true);
-  return std::get<Claims>(std::move(verified));
+  return verify_token(*verifier_, token);
 }
 
 void RequestRouter::add_cors(const HttpRequest& request, std::vector<std::pair<std::string, std::string>>& headers) const {
@@ -211,15 +203,10 @@ RouteResult RequestRouter::stream(const HttpRequest& request, StreamRequest s) c
 
 HttpResponse RequestRouter::publish(const HttpRequest& request, const QueryParams& query) const {
   if (!hub_.accepting()) return json_error(503, "shutting down");
-  // Who is asking comes before what they ask: no parsing feedback without a valid token.
-  std::optional<Claims> claims;
-  if (verifier_) {
-    auto t = token(request, nullptr);
-    if (!t) return unauthorized("publishing needs a token", false);
-    auto checked = claims_of(*t);
-    if (auto* error = std::get_if<HttpResponse>(&checked)) return std::move(*error);
-    claims = std::get<Claims>(std::move(checked));
-  }
+  // Who is asking comes before what they ask: no parsing feedback without leave to publish.
+  auto access = publish_access_.check(request, token(request, nullptr));
+  if (auto* refused = std::get_if<HttpResponse>(&access)) return std::move(*refused);
+  const std::optional<Claims>& claims = std::get<PublishGrant>(access).claims;
   const std::string* content_type = request.header("content-type");
   auto decoded = decode_publish(content_type ? *content_type : std::string_view(), query, request.body);
   if (auto* error = std::get_if<PublishError>(&decoded)) return json_error(error->status, error->message);

@@ -10,6 +10,7 @@
 #include "config/settings.hpp"
 #include "server/http_request.hpp"
 #include "server/http_response.hpp"
+#include "server/publish_access.hpp"
 #include "server/url.hpp"
 
 namespace herald {
@@ -71,6 +72,7 @@ class RequestRouter {
   const Settings& settings_;
   Hub& hub_;
   const JwtVerifier* verifier_;
+  PublishAccess publish_access_;
 };
 
 }  // namespace herald

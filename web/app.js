@@ -187,12 +187,12 @@ $('publish-form').addEventListener('submit', async (e) => {
     body.event = type;
     listen(type); // so the console shows what we publish
   }
+  // The key goes with this request only: the page never stores it.
+  const headers = { 'Content-Type': 'application/json' };
+  const key = $('publish-key').value.trim();
+  if (key) headers.Authorization = `Bearer ${key}`;
   try {
-    const response = await fetch('/publish', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(body),
-    });
+    const response = await fetch('/publish', { method: 'POST', headers, body: JSON.stringify(body) });
     const answer = await response.json();
     result.className = response.ok ? '' : 'error';
     result.textContent = response.ok ? `Published to ${topic} as #${answer.id}` : `Error ${response.status}: ${answer.error}`;

@@ -175,3 +175,26 @@ test('dashboard console marks replayed events', { timeout: 60_000 }, async () =>
   page.assertNoConsoleErrors();
   await page.close();
 });
+
+test('dashboard publish form sends the publish key', { timeout: 60_000 }, async () => {
+  const key = 'dashboard-test-publish-key-0123';
+  const keyed = await startHerald(['--publish-key', key]);
+  try {
+    const page = await openPage(browser, `${keyed.url}/`, { ignoreFavicon: false });
+    await page.fill('#publish-topic', 'keyed');
+    await page.fill('#publish-data', 'no key');
+    await page.click('#publish-submit');
+    await waitFor(async () => /Error 401/.test(await page.textContent('#publish-result')),
+      { timeout: 3000, what: 'a publish without the key is refused' });
+    assert.match(await page.textContent('#publish-result'), /publish key/);
+    await page.fill('#publish-key', key);
+    await page.fill('#publish-data', 'with the key');
+    await page.click('#publish-submit');
+    await waitFor(async () => /Published to keyed as #\d+/.test(await page.textContent('#publish-result')),
+      { timeout: 3000, what: 'a publish with the key is accepted' });
+    page.assertNoConsoleErrors([/status of 401 .*\/publish\)$/]);
+    await page.close();
+  } finally {
+    await keyed.stop();
+  }
+});

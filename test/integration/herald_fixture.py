@@ -554,13 +554,13 @@ def publish_form(port, fields, conn=None):
     return request(port, "POST", "/publish", hdrs, body)
 
 
-def publish_raw(port, topic, body, event=None, content_type="text/plain", conn=None):
+def publish_raw(port, topic, body, event=None, content_type="text/plain", conn=None, headers=None):
     """Publish with the body as data and ?topic= in the URL; returns the Response."""
     q = [("topic", topic)]
     if event is not None:
         q.append(("event", event))
     target = "/publish?" + urllib.parse.urlencode(q, quote_via=urllib.parse.quote)
-    hdrs = [("Content-Type", content_type)] if content_type else []
+    hdrs = ([("Content-Type", content_type)] if content_type else []) + list(headers or [])
     if isinstance(body, str):
         body = body.encode("utf-8")
     if conn is not None:

@@ -27,6 +27,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 RETRY_MS = 2500
 HEARTBEAT_MS = 300
 UNBUFFERED = 1.0       # an event must cross the proxy within this many seconds
+PUBLISH_KEY = "proxy-test-publish-key-0123456789"
+AUTH = [("Authorization", "Bearer " + PUBLISH_KEY)]
 
 
 # --------------------------------------------------------------------------
@@ -182,9 +184,12 @@ class ProxiedStreamChecks:
         for c in self.clients:
             c.close()
 
-    def start_pair(self, extra_args=()):
-        """A Herald and a PROXY in front of it, both stopped when the test ends."""
-        herald = HeraldServer(self.HERALD_ARGS + list(extra_args))
+    def start_pair(self, extra_args=(), publish_key=True):
+        """A Herald and a PROXY in front of it, both stopped when the test ends. Herald
+        takes publishes with PUBLISH_KEY (what the proxy relays is not local), or, with
+        publish_key=False, has no key (only its own machine may publish)."""
+        herald = HeraldServer(self.HERALD_ARGS + list(extra_args),
+                              env={"HERALD_PUBLISH_KEY": PUBLISH_KEY} if publish_key else None)
         herald.start()
         self.addCleanup(herald.cleanup)
         proxy = self.PROXY(herald.port)
@@ -204,7 +209,7 @@ class ProxiedStreamChecks:
         return c
 
     def publish(self, topic, data, conn=None):
-        r = publish_json(self.port, {"topic": topic, "data": data}, conn=conn)
+        r = publish_json(self.port, {"topic": topic, "data": data}, conn=conn, headers=AUTH)
         self.assertEqual(r.status, 200, "publish through %s: %r" % (self.proxy.name, r))
         doc = r.json()
         self.assertIsInstance(doc.get("id"), int, r)
@@ -276,18 +281,26 @@ class ProxiedStreamChecks:
         self.assertEqual(q.next_event(UNBUFFERED + 1).int_id, live)
         self.assertEqual(c.expect_no_event(0.2), [], "duplicates after replay")
 
+    def test_relayed_publish_without_key_is_not_local(self):
+        """With no key, only Herald's own machine may publish: the proxy marks what it
+        relays (X-Forwarded-For or Forwarded), so its clients are not taken for local ones."""
+        herald, proxy = self.start_pair(publish_key=False)
+        r = publish_raw(proxy.port, self.topic(), "relayed")
+        self.assertEqual(r.status, 403, "a publish relayed by %s with no key: %r" % (self.proxy.name, r))
+        self.assertEqual(publish_raw(herald.port, self.topic(), "direct").status, 200)
+
     def test_publish_through_proxy(self):
         t = self.topic()
         c = self.sse(t)
-        r = publish_json(self.port, {"topic": t, "event": "price", "data": {"sku": 42}})
+        r = publish_json(self.port, {"topic": t, "event": "price", "data": {"sku": 42}}, headers=AUTH)
         self.assertEqual(r.status, 200, r)
         self.assertTrue((r.header("Content-Type") or "").startswith("application/json"), r)
         one = r.json()["id"]
-        r = publish_json(self.port, [{"topic": t, "data": "a"}, {"topic": t, "data": "b"}])
+        r = publish_json(self.port, [{"topic": t, "data": "a"}, {"topic": t, "data": "b"}], headers=AUTH)
         self.assertEqual(r.status, 200, r)
         many = r.json()["ids"]
         self.assertEqual(many, [many[0], many[0] + 1])
-        r = publish_raw(self.port, t, "plain body")
+        r = publish_raw(self.port, t, "plain body", headers=AUTH)
         self.assertEqual(r.status, 200, r)
         raw = r.json()["id"]
         evs = c.read_n(4)

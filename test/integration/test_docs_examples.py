@@ -140,8 +140,9 @@ def all_commands():
 
 
 def curl_commands():
-    """The plain-HTTP curl examples (## HTTPS has its own test)."""
-    return [c for c in all_commands() if re.match(r"^curl\s", c.text) and section_of(c.line) != "HTTPS"]
+    """The plain-HTTP curl examples (## HTTPS and ## Who may publish have their own tests)."""
+    return [c for c in all_commands()
+            if re.match(r"^curl\s", c.text) and section_of(c.line) not in ("HTTPS", "Who may publish")]
 
 
 def url_topics(url):
@@ -601,6 +602,37 @@ class HttpsExample(unittest.TestCase):
             if server is not None:
                 server.cleanup()
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class PublishKeyExample(unittest.TestCase):
+    """## Who may publish: the key the example exports lets its curl publish to a Herald that
+    has it, and the same curl without the key is refused."""
+
+    def test_publish_key_example(self):
+        blocks = [b for b in read_blocks() if b.lang == "sh" and section_of(b.line) == "Who may publish"]
+        self.assertEqual(len(blocks), 1, "README.md: expected one ```sh example in ## Who may publish")
+        cmds = sh_commands(blocks[0])
+        export = next((c for c in cmds if c.text.startswith("export HERALD_PUBLISH_KEY=")), None)
+        curl = next((c for c in cmds if c.text.startswith("curl ")), None)
+        self.assertIsNotNone(export, "README.md:%d: no export HERALD_PUBLISH_KEY=... line" % blocks[0].line)
+        self.assertIsNotNone(curl, "README.md:%d: no curl publish" % blocks[0].line)
+        env = command_env()
+        p = subprocess.run(["bash", "-c", export.text.split("#")[0] + '; printf %s "$HERALD_PUBLISH_KEY"'],
+                           env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+        key = p.stdout
+        self.assertGreaterEqual(len(key), 16, "%s\n  made the key %r (%s)" % (export.where(), key, p.stderr))
+        server = HeraldServer(env={"HERALD_PUBLISH_KEY": key})
+        try:
+            server.start()
+            text = rewrite(curl.text, server.port)
+            p = subprocess.run(["bash", "-c", text], env=dict(env, HERALD_PUBLISH_KEY=key), capture_output=True,
+                               text=True, timeout=COMMAND_TIMEOUT)
+            self.assertEqual(p.returncode, 0, "%s\n  %s" % (curl.where(), p.stderr))
+            self.assertIsInstance(json.loads(p.stdout).get("id"), int, "%s\n  printed %r" % (curl.where(), p.stdout))
+            p = subprocess.run(["bash", "-c", text], env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+            self.assertIn("error", json.loads(p.stdout), "%s without the key printed %r" % (curl.where(), p.stdout))
+        finally:
+            server.cleanup()
 
 
 class AuthorizationExamples(unittest.TestCase):

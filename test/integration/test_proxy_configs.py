@@ -20,8 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herald_fixture import HeraldTimeout, publish, request  # noqa: E402
-from proxy_fixture import REPO, ProxiedStreamChecks, ProxyProcess, fenced_block, substitute  # noqa: E402
+from herald_fixture import HeraldTimeout, publish_raw, request  # noqa: E402
+from proxy_fixture import AUTH, REPO, ProxiedStreamChecks, ProxyProcess, fenced_block, substitute  # noqa: E402
 
 DOC = os.path.join(REPO, "docs", "deployment.md")
 UPSTREAM = r"\bherald:8080\b"
@@ -139,7 +139,9 @@ class HAProxyConfig(ProxiedStreamChecks, unittest.TestCase):
         self.assertEqual((row.get("status"), row.get("check_status"), row.get("check_code")), ("DOWN", "L7STS", "503"),
                          "haproxy's check of a draining Herald: %r" % summary(row))
         self.assertEqual(request(proxy.port, "GET", "/healthz").status, 503, "a new request with the server DOWN")
-        eid = publish(herald.port, t, "while draining")
+        r = publish_raw(herald.port, t, "while draining", headers=AUTH)
+        self.assertEqual(r.status, 200, r)
+        eid = r.json()["id"]
         self.assertEqual(c.next_event(2).int_id, eid)
         herald.signal(signal.SIGTERM)    # a second signal cuts the drain delay short
         deadline = time.monotonic() + 5

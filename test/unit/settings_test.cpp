@@ -101,3 +101,33 @@ TEST_CASE("help lists every setting with its environment variable") {
                            "--cors-origins", "--log-level", "HERALD_MAX_PENDING_BYTES"})
     CHECK_MESSAGE(help.find(name) != std::string::npos, name);
 }
+
+TEST_CASE("who may publish: a key, trusted networks and the open switch") {
+  auto s = load_settings({}, {}).settings;
+  CHECK(s.publish_key.empty());
+  CHECK(s.publish_from.empty());
+  CHECK_FALSE(s.allow_anonymous_publish);
+
+  s = load_settings({"--publish-from", "10.0.0.0/8, fd00::/8", "--allow-anonymous-publish"},
+                    {{"HERALD_PUBLISH_KEY", "0123456789abcdef"}})
+          .settings;
+  CHECK(s.publish_from == std::vector<std::string>{"10.0.0.0/8", "fd00::/8"});
+  CHECK(s.allow_anonymous_publish);
+  CHECK(s.publish_key == "0123456789abcdef");
+  // The key is a secret: the startup log shows that one is set, not what it is.
+  CHECK(settings_to_json(s)["publish_key"] == "(hidden)");
+
+  auto message = [](std::vector<std::string> args) {
+    try {
+      load_settings(args, {});
+    } catch (const SettingsError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(message({"--publish-key", "short"}).find("publish-key") != std::string::npos);
+  CHECK(message({"--publish-key", "0123456789abcdef with space"}).find("publish-key") != std::string::npos);
+  std::string bad = message({"--publish-from", "10.0.0.0/8,10.0.0.0/40"});
+  CHECK(bad.find("publish-from") != std::string::npos);
+  CHECK(bad.find("10.0.0.0/40") != std::string::npos);
+}
