@@ -173,7 +173,10 @@ std::variant<Claims, std::string> JwtVerifier::verify(std::string_view token,
   if (auto exp = payload.find("exp"); exp != payload.end()) {
     if (!exp->is_number()) return std::string("malformed exp claim");
     double at = exp->get<double>();
-    if (seconds > at + static_cast<double>(leeway)) return std::string("token expired");
+    // Valid only before exp (RFC 7519), to the fraction of a second: a stream its token let
+    // open ends at exp, and a reconnect at that moment must not be let in again.
+    double now_exact = std::chrono::duration<double>(now.time_since_epoch()).count();
+    if (now_exact >= at + static_cast<double>(leeway)) return std::string("token expired");
     constexpr double year_9999 = 253402300799.0;  // keeps the conversion defined for absurd values
     claims.exp = static_cast<std::int64_t>(std::min(at, year_9999));
   }
