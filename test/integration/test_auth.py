@@ -131,7 +131,7 @@ class TokenExpiry(HeraldTestCase):
     def test_stream_warned_then_ended_at_exp_and_resumed_without_loss(self):
         t = "orders/" + self.topic()
         public = self.topic("news")
-        exp = int(time.time()) + 3
+        exp = int(time.time()) + 4
         cookie = [("Cookie", "herald_token=" + hs256(grants(subscribe=["orders/*"], exp=exp)))]
         c = self.track(SSEClient(self.port, [t], headers=cookie))
         self.assertEqual(c.status, 200, c.response)

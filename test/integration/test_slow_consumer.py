@@ -127,7 +127,7 @@ class SlowConsumer(HeraldTestCase):
         marker = request(self.port, "POST", "/publish?topic=" + t, [("Content-Type", "text/plain")], b"m").json()["id"]
         pub = self.publisher()
         big = "r" * (200 * 1024)
-        for _ in range(32):       # 6.4 MB of history: more than the sockets between us hold
+        for _ in range(40):       # 8 MB of history: more than the sockets between us hold
             pub.publish_raw(t, big)
         before = request(self.port, "GET", "/stats").json()["slow_consumer_disconnects"]
         slow = BufferedSocket(connect(self.port, rcvbuf=4096))
