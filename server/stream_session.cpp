@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <span>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -115,7 +116,6 @@ void StreamSession::write() {
   in_flight_bytes_ = asio::buffer_size(buffers_);
   write_in_flight_ = true;
   last_write_ = Clock::now();
-  last_progress_ = last_write_;
   write_some();
 }
 
@@ -124,8 +124,8 @@ void StreamSession::write_some() {
   // budget at once, so a client that keeps up is never mistaken for a slow one.
   auto done = [self = shared_from_this()](const std::error_code& ec, std::size_t n) { self->on_written(ec, n); };
   if (transport_.is_tls()) {
-    if (tls_pending_.size() == 0) stage_tls_piece();
-    transport_.async_write_some(tls_pending_, std::move(done));
+    if (tls_piece_sent_ == tls_piece_.size()) stage_tls_piece();
+    transport_.async_write_some(asio::buffer(tls_piece_) + tls_piece_sent_, std::move(done));
     return;
   }
   transport_.async_write_some(std::span<const asio::const_buffer>(buffers_).subspan(first_buffer_), std::move(done));
@@ -135,21 +135,18 @@ void StreamSession::stage_tls_piece() {
   // Encryption copies every byte anyway; copying a record's worth of events first makes one
   // TLS record of many events rather than one per event, and a piece at a time keeps the
   // copy small however large the write (a replay of megabytes to a client that reads slowly).
-  std::size_t size = std::min(in_flight_bytes_, tls_piece_bytes);
-  if (tls_piece_capacity_ < size) {
-    tls_piece_ = std::make_unique_for_overwrite<char[]>(size);
-    tls_piece_capacity_ = size;
-  }
+  tls_piece_.resize(std::min(in_flight_bytes_, tls_piece_bytes));
   std::size_t n = 0;
-  while (n < size && first_buffer_ < buffers_.size()) {
+  while (n < tls_piece_.size() && first_buffer_ < buffers_.size()) {
     asio::const_buffer& b = buffers_[first_buffer_];
-    std::size_t take = std::min(b.size(), size - n);
-    std::memcpy(tls_piece_.get() + n, b.data(), take);
+    std::size_t take = std::min(b.size(), tls_piece_.size() - n);
+    std::memcpy(tls_piece_.data() + n, b.data(), take);
     n += take;
     b += take;
     if (b.size() == 0) ++first_buffer_;
   }
-  tls_pending_ = asio::const_buffer(tls_piece_.get(), n);
+  tls_piece_.resize(n);
+  tls_piece_sent_ = 0;
 }
 
 void StreamSession::on_written(const std::error_code& ec, std::size_t n) {
@@ -161,10 +158,10 @@ void StreamSession::on_written(const std::error_code& ec, std::size_t n) {
   }
   in_flight_bytes_ -= n;
   ShardStats::add(shard_.stats().bytes_sent, n);
-  if (n > 0) last_progress_ = Clock::now();
+  if (n > 0) last_write_ = Clock::now();
   if (in_flight_bytes_ > 0) {
     if (transport_.is_tls()) {
-      tls_pending_ += n;
+      tls_piece_sent_ += static_cast<std::uint16_t>(n);
     } else {
       while (n >= buffers_[first_buffer_].size()) n -= buffers_[first_buffer_++].size();
       buffers_[first_buffer_] += n;
@@ -173,7 +170,8 @@ void StreamSession::on_written(const std::error_code& ec, std::size_t n) {
     return;
   }
   write_in_flight_ = false;
-  tls_pending_ = asio::const_buffer();
+  tls_piece_.clear();
+  tls_piece_sent_ = 0;
   writing_.clear();
   if (!head_.empty()) {
     head_.clear();
@@ -191,8 +189,7 @@ void StreamSession::release_write_buffers() {
   // An idle stream should cost what an idle stream costs, not what its largest write (a
   // replay of thousands of events) grew: free the TLS piece and oversized lists.
   constexpr std::size_t kept_entries = 64;
-  tls_piece_.reset();
-  tls_piece_capacity_ = 0;
+  std::string().swap(tls_piece_);
   if (writing_.capacity() > kept_entries) std::vector<EventPtr>().swap(writing_);
   if (queued_.capacity() > kept_entries) std::vector<EventPtr>().swap(queued_);
   if (buffers_.capacity() > kept_entries) std::vector<asio::const_buffer>().swap(buffers_);
@@ -200,38 +197,34 @@ void StreamSession::release_write_buffers() {
 
 bool StreamSession::check_deadlines(Clock::time_point now, Clock::duration write_timeout) {
   if (closed_) return false;
-  if (write_in_flight_ && now - last_progress_ >= write_timeout) {
+  if (write_in_flight_ && now - last_write_ >= write_timeout) {
     std::error_code ignored;
     auto peer = transport_.socket().remote_endpoint(ignored);
     spdlog::info("stream to {}:{} closed: its write made no progress for {} ms ({} bytes unsent)",
                  peer.address().to_string(), peer.port(),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(now - last_progress_).count(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(now - last_write_).count(),
                  in_flight_bytes_ + queued_bytes_);
     ShardStats::add(shard_.stats().write_timeouts);
     close();
     return false;
   }
   if (finishing_) return false;
-  if (now >= token_end_) {
+  if (!token_) return true;
+  if (now >= token_->end) {
     spdlog::debug("stream ended: its token expired");
     finish();
     return false;
   }
-  if (token_notice_ && now >= token_warn_) {
-    push(token_notice_);
-    token_notice_.reset();
-  }
+  if (token_->notice && now >= token_->warn_at) push(std::exchange(token_->notice, nullptr));
   return true;
 }
 
 void StreamSession::set_token_expiry(Clock::time_point warn_at, Clock::time_point end, EventPtr notice) {
-  token_warn_ = warn_at;
-  token_end_ = end;
-  token_notice_ = std::move(notice);
+  token_ = std::make_unique<TokenDeadline>(TokenDeadline{warn_at, end, std::move(notice)});
 }
 
 bool StreamSession::received(std::size_t n) {
-  client_bytes_ += n;
+  client_bytes_ += static_cast<std::uint16_t>(n);  // n <= 512: the counter cannot wrap before the check
   if (client_bytes_ <= max_client_bytes) return true;
   std::error_code ignored;
   auto peer = transport_.socket().remote_endpoint(ignored);

@@ -86,20 +86,20 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   std::vector<EventPtr> queued_;
   std::vector<EventPtr> writing_;
   std::vector<asio::const_buffer> buffers_;
-  std::unique_ptr<char[]> tls_piece_;  ///< TLS: the piece of the write being sent (one buffer per call)
-  std::size_t tls_piece_capacity_ = 0;
-  asio::const_buffer tls_pending_;     ///< TLS: what of the staged piece is not sent yet
+  std::string tls_piece_;  ///< TLS: the piece of the write being sent (TLS writes one buffer per call)
   std::uint64_t cursor_ = 0;
   std::size_t first_buffer_ = 0;     ///< first buffer of the write not yet fully sent
   std::size_t queued_bytes_ = 0;     ///< frames waiting for the next write
   std::size_t in_flight_bytes_ = 0;  ///< bytes of the current write not yet sent
-  std::size_t client_bytes_ = 0;      ///< bytes the client sent after its request
   std::size_t budget_;
-  Clock::time_point last_write_;
-  Clock::time_point last_progress_;  ///< the write in flight last moved (write timeout)
-  Clock::time_point token_warn_ = Clock::time_point::max();
-  Clock::time_point token_end_ = Clock::time_point::max();
-  EventPtr token_notice_;
+  Clock::time_point last_write_;  ///< a write began or bytes went out (heartbeats, write timeout)
+  /// When the token that granted this stream its reading runs out; only such streams have one.
+  struct TokenDeadline {
+    Clock::time_point warn_at;
+    Clock::time_point end;
+    EventPtr notice;  ///< herald-token-expiring, until queued
+  };
+  std::unique_ptr<TokenDeadline> token_;
   char chunk_header_[20];
   bool chunked_;
   bool write_in_flight_ = false;
@@ -108,6 +108,10 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   bool finishing_ = false;
   bool terminator_sent_ = false;
   bool closed_ = false;
+  // Small counters last, in what would otherwise be padding: an idle stream stays small.
+  std::uint16_t tls_piece_sent_ = 0;  ///< bytes of tls_piece_ already written
+  std::uint16_t client_bytes_ = 0;    ///< bytes the client sent after its request
+  static_assert(tls_piece_bytes <= UINT16_MAX && max_client_bytes + 512 <= UINT16_MAX);
 };
 
 }  // namespace herald

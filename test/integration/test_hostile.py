@@ -1,6 +1,8 @@
 """Hostile clients: request smuggling, header injection, oversized and truncated
 requests, half-open connection floods, slowloris bodies, connection churn,
-pipelining floods and subscribers that reset mid-write.
+pipelining floods, subscribers that reset mid-write, HTTPS subscribers that
+resume megabytes of history without reading, subscribers whose write is stuck
+(--write-timeout) and stream clients that send endless bytes.
 
 Every attack runs while a Witness is active: a subscriber connected before the
 attack plus a publisher thread that keeps publishing to the witness topic
