@@ -1,5 +1,6 @@
 #include "auth/jwt_verifier.hpp"
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 
@@ -168,15 +169,21 @@ std::variant<Claims, std::string> JwtVerifier::verify(std::string_view token,
   if (!payload.is_object()) return std::string("malformed token");
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   auto leeway = leeway_.count();
+  Claims claims;
   if (auto exp = payload.find("exp"); exp != payload.end()) {
     if (!exp->is_number()) return std::string("malformed exp claim");
-    if (seconds > exp->get<double>() + static_cast<double>(leeway)) return std::string("token expired");
+    double at = exp->get<double>();
+    // Valid only before exp (RFC 7519), to the fraction of a second: a stream its token let
+    // open ends at exp, and a reconnect at that moment must not be let in again.
+    double now_exact = std::chrono::duration<double>(now.time_since_epoch()).count();
+    if (now_exact >= at + static_cast<double>(leeway)) return std::string("token expired");
+    constexpr double year_9999 = 253402300799.0;  // keeps the conversion defined for absurd values
+    claims.exp = static_cast<std::int64_t>(std::min(at, year_9999));
   }
   if (auto nbf = payload.find("nbf"); nbf != payload.end()) {
     if (!nbf->is_number()) return std::string("malformed nbf claim");
     if (seconds + leeway < nbf->get<double>()) return std::string("token not valid yet");
   }
-  Claims claims;
   if (auto herald = payload.find("herald"); herald != payload.end() && herald->is_object()) {
     claims.publish = string_list(*herald, "publish");
     claims.subscribe = string_list(*herald, "subscribe");

@@ -1,6 +1,8 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -13,6 +15,8 @@ namespace herald {
 struct Claims {
   std::vector<std::string> publish;
   std::vector<std::string> subscribe;
+  /// The token's "exp" claim in Unix seconds (fractions dropped), if it has one.
+  std::optional<std::int64_t> exp;
 };
 
 /// True when `topic` matches one of `patterns`.

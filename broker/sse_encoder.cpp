@@ -61,6 +61,10 @@ std::string encode_replay_complete(std::size_t replayed) {
   return encode_control(replay_complete_event_type, "{\"replayed\":" + std::to_string(replayed) + "}");
 }
 
+std::string encode_token_expiring(std::int64_t exp) {
+  return encode_control(token_expiring_event_type, "{\"exp\":" + std::to_string(exp) + "}");
+}
+
 bool valid_event_type(std::string_view type) {
   return type.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }

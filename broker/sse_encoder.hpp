@@ -35,6 +35,12 @@ std::string encode_truncated_notice(const std::vector<std::string>& topics, std:
 /// The end-of-replay notice.
 std::string encode_replay_complete(std::size_t replayed);
 
+/// Event type of the notice sent shortly before a stream ends because its token expires.
+inline constexpr std::string_view token_expiring_event_type = "herald-token-expiring";
+
+/// The token-expiring notice: `{"exp":N}`, the token's exp claim in Unix seconds.
+std::string encode_token_expiring(std::int64_t exp);
+
 /// True when `type` may be sent as an `event:` field: no CR, LF or NUL.
 bool valid_event_type(std::string_view type);
 

@@ -28,6 +28,7 @@ struct Settings {
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_pending_bytes = 1024 * 1024;
+  Millis write_timeout{30000};  ///< a stream whose write makes no progress this long is closed
   Millis write_batch_window{1};  ///< writes to streams at most once per window while events keep coming
   std::size_t max_topics_per_subscription = 64;
   Millis header_timeout{10000};

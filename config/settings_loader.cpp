@@ -118,6 +118,9 @@ const std::vector<Option>& options() {
       size("max-pending-bytes", "bytes queued for a stream behind its write in progress before the slow client is "
            "disconnected",
            &Settings::max_pending_bytes, 1024),
+      duration("write-timeout",
+               "close a stream whose write has made no progress (the client took no bytes) for this long",
+               &Settings::write_timeout, Millis(10)),
       duration("write-batch-window",
                "while events keep arriving, write to streams at most once per this window, many events per "
                "write (0: write at once; a lone event is always written at once)",

@@ -30,6 +30,8 @@ void ServerFigures::add(const ShardStats& s) {
   events_replayed += get(s.events_replayed);
   truncated_notices += get(s.truncated_notices);
   slow_consumer_disconnects += get(s.slow_consumer_disconnects);
+  write_timeouts += get(s.write_timeouts);
+  stream_input_disconnects += get(s.stream_input_disconnects);
   tls_handshake_failures += get(s.tls_handshake_failures);
   for (std::size_t i = 0; i < rejected.size(); ++i) rejected[i] += get(s.rejected[i]);
   for (std::size_t i = 0; i < latency_buckets.size(); ++i) latency_buckets[i] += get(s.latency_buckets[i]);
@@ -59,6 +61,10 @@ std::string render_prometheus(const ServerFigures& f) {
   metric("herald_history_truncated_total", "counter", "History-truncated notices sent.", f.truncated_notices);
   metric("herald_slow_consumer_disconnects_total", "counter", "Streams closed for falling too far behind.",
          f.slow_consumer_disconnects);
+  metric("herald_write_timeouts_total", "counter", "Streams closed because their write made no progress for "
+         "--write-timeout.", f.write_timeouts);
+  metric("herald_stream_input_disconnects_total", "counter",
+         "Streams closed because their client sent more than 4 KiB after its request.", f.stream_input_disconnects);
   metric("herald_tls_handshake_failures_total", "counter",
          "TLS handshakes that failed or timed out (HTTPS listener only).", f.tls_handshake_failures);
 
@@ -110,6 +116,8 @@ nlohmann::json figures_to_json(const ServerFigures& f) {
           {"events_replayed", f.events_replayed},
           {"history_truncated", f.truncated_notices},
           {"slow_consumer_disconnects", f.slow_consumer_disconnects},
+          {"write_timeouts", f.write_timeouts},
+          {"stream_input_disconnects", f.stream_input_disconnects},
           {"tls_handshake_failures", f.tls_handshake_failures},
           {"requests_rejected", rejected}};
 }

@@ -29,6 +29,8 @@ struct ServerFigures {
   std::uint64_t events_replayed = 0;
   std::uint64_t truncated_notices = 0;
   std::uint64_t slow_consumer_disconnects = 0;
+  std::uint64_t write_timeouts = 0;
+  std::uint64_t stream_input_disconnects = 0;
   std::uint64_t tls_handshake_failures = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(RejectReason::count)> rejected{};
   std::array<std::uint64_t, latency_bucket_us.size() + 1> latency_buckets{};

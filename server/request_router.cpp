@@ -172,6 +172,10 @@ RouteResult RequestRouter::events(const HttpRequest& request, const QueryParams&
       }
       s.may_read_private[i] = allowed;
     }
+    // Only what the token granted has to stop with it: a stream it granted nothing could
+    // have been opened without it, and ending that would only make the client reconnect.
+    if (claims && std::find(s.may_read_private.begin(), s.may_read_private.end(), true) != s.may_read_private.end())
+      s.token_exp = claims->exp;
   }
 
   // The header (sent by a reconnecting browser) wins over the query parameter (the app's

@@ -44,6 +44,9 @@ struct StreamRequest {
   bool chunked = true;        ///< HTTP/1.1: chunked framing; HTTP/1.0: close-delimited
   bool notify_replay = false; ///< send herald-replay-complete after a replay (?notifyReplay=1)
   bool stats = false;         ///< the /stats/stream feed instead of topics
+  /// The exp claim (Unix seconds) of the token that let this stream read private topics or
+  /// events; the stream ends when the token would no longer be accepted.
+  std::optional<std::int64_t> token_exp;
 };
 
 using RouteResult = std::variant<HttpResponse, StreamRequest>;

@@ -21,6 +21,10 @@ EventPtr control_frame(std::string frame) {
   e->frame = std::move(frame);
   return e;
 }
+
+/// How long before its token runs out a stream hears herald-token-expiring: time for the
+/// page to renew its cookie before the stream ends and the browser reconnects.
+constexpr std::chrono::seconds token_warning_lead{30};
 }  // namespace
 
 const std::string& rejection(int status) {
@@ -50,7 +54,8 @@ Shard::Shard(std::size_t index, Broker& broker, const Settings& settings, const 
   // One timer per shard, ticking often enough for the shortest deadline it enforces.
   Clock::duration shortest =
       std::min({Clock::duration(settings.heartbeat_interval), Clock::duration(settings.header_timeout),
-                Clock::duration(settings.body_timeout), Clock::duration(settings.idle_timeout)});
+                Clock::duration(settings.body_timeout), Clock::duration(settings.idle_timeout),
+                Clock::duration(settings.write_timeout)});
   tick_interval_ = std::clamp<Clock::duration>(shortest / 4, std::chrono::milliseconds(5), std::chrono::seconds(1));
 }
 
@@ -175,6 +180,18 @@ void Shard::open_stream(Transport transport, ConnectionSlot slot, StreamRequest 
     ShardStats::add(stats_.events_delivered, replayed);
   }
   if (request.unusable_last_id || !snap.truncated_topics.empty()) ShardStats::add(stats_.truncated_notices);
+  if (request.token_exp) {
+    // The token is honoured as long as a new request could present it: until exp plus the
+    // leeway. Worked out in milliseconds of wall time, then moved onto the steady clock.
+    using namespace std::chrono;
+    auto now_ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    auto left = milliseconds(*request.token_exp * 1000 + settings_.jwt_leeway.count() - now_ms);
+    if (left < hours(24 * 365 * 10)) {  // beyond that the stream is as good as unlimited
+      auto end = Clock::now() + left;
+      stream->set_token_expiry(end - token_warning_lead, end,
+                               control_frame(sse::encode_token_expiring(*request.token_exp)));
+    }
+  }
   stream->start(std::move(request.response_head), opening, snap.high_water);
 }
 
@@ -265,7 +282,10 @@ void Shard::schedule_tick() {
 void Shard::tick() {
   auto now = Clock::now();
   auto idle_since = now - settings_.heartbeat_interval;
-  streams_.for_each([&](const std::shared_ptr<StreamSession>& s) { s->heartbeat(idle_since, heartbeat_); });
+  streams_.for_each([&](const std::shared_ptr<StreamSession>& s) {
+    // check_deadlines may close the stream, and s with it.
+    if (s->check_deadlines(now, settings_.write_timeout)) s->heartbeat(idle_since, heartbeat_);
+  });
   if (!stats_streams_.empty() && now >= next_stats_) {
     next_stats_ = now + std::chrono::seconds(1) - tick_interval_ / 2;
     EventPtr frame = control_frame(sse::encode_control("stats", hub_.stats()));

@@ -65,6 +65,8 @@ struct ShardStats {
   Counter events_replayed{0};
   Counter truncated_notices{0};
   Counter slow_consumer_disconnects{0};
+  Counter write_timeouts{0};            ///< streams closed for a write stuck past --write-timeout
+  Counter stream_input_disconnects{0};  ///< streams closed for a client that kept sending
   Counter tls_handshake_failures{0};
   Counter streams_open{0};
   Counter subscriptions{0};

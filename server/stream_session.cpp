@@ -1,8 +1,11 @@
 #include "server/stream_session.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <span>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -27,14 +30,13 @@ StreamSession::StreamSession(Shard& shard, Transport transport, ConnectionSlot s
 void StreamSession::start(std::string head, const std::vector<EventPtr>& opening, std::uint64_t cursor) {
   head_ = std::move(head);
   cursor_ = cursor;
-  std::size_t opening_bytes = 0;
   for (const EventPtr& e : opening) {
     queued_.push_back(e);
-    opening_bytes += e->frame.size();
+    queued_bytes_ += e->frame.size();
   }
-  queued_bytes_ = opening_bytes;
-  // The replay is bounded by history and shared with it; the budget is for what comes after.
-  budget_ += opening_bytes;
+  // The opening (with the replay) becomes the write in progress at once, so nothing of it
+  // counts against the budget: its frames are shared with history, and the budget is for
+  // what waits behind it.
   last_write_ = Clock::now();
   write();
   if (transport_.is_tls()) {
@@ -110,13 +112,6 @@ void StreamSession::write() {
     buffers_.emplace_back(asio::buffer(last_chunk));
     terminator_sent_ = true;
   }
-  if (transport_.is_tls()) {
-    // Encryption copies every byte anyway; one copy more makes one TLS record per write
-    // instead of one per event.
-    tls_staging_.clear();
-    for (const auto& b : buffers_) tls_staging_.append(static_cast<const char*>(b.data()), b.size());
-    buffers_.assign(1, asio::buffer(tls_staging_));
-  }
   first_buffer_ = 0;
   in_flight_bytes_ = asio::buffer_size(buffers_);
   write_in_flight_ = true;
@@ -127,10 +122,31 @@ void StreamSession::write() {
 void StreamSession::write_some() {
   // write_some rather than async_write: each partial write gives its bytes back to the
   // budget at once, so a client that keeps up is never mistaken for a slow one.
-  transport_.async_write_some(std::span<const asio::const_buffer>(buffers_).subspan(first_buffer_),
-                           [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
-                             self->on_written(ec, n);
-                           });
+  auto done = [self = shared_from_this()](const std::error_code& ec, std::size_t n) { self->on_written(ec, n); };
+  if (transport_.is_tls()) {
+    if (tls_piece_sent_ == tls_piece_.size()) stage_tls_piece();
+    transport_.async_write_some(asio::buffer(tls_piece_) + tls_piece_sent_, std::move(done));
+    return;
+  }
+  transport_.async_write_some(std::span<const asio::const_buffer>(buffers_).subspan(first_buffer_), std::move(done));
+}
+
+void StreamSession::stage_tls_piece() {
+  // Encryption copies every byte anyway; copying a record's worth of events first makes one
+  // TLS record of many events rather than one per event, and a piece at a time keeps the
+  // copy small however large the write (a replay of megabytes to a client that reads slowly).
+  tls_piece_.resize(std::min(in_flight_bytes_, tls_piece_bytes));
+  std::size_t n = 0;
+  while (n < tls_piece_.size() && first_buffer_ < buffers_.size()) {
+    asio::const_buffer& b = buffers_[first_buffer_];
+    std::size_t take = std::min(b.size(), tls_piece_.size() - n);
+    std::memcpy(tls_piece_.data() + n, b.data(), take);
+    n += take;
+    b += take;
+    if (b.size() == 0) ++first_buffer_;
+  }
+  tls_piece_.resize(n);
+  tls_piece_sent_ = 0;
 }
 
 void StreamSession::on_written(const std::error_code& ec, std::size_t n) {
@@ -142,13 +158,20 @@ void StreamSession::on_written(const std::error_code& ec, std::size_t n) {
   }
   in_flight_bytes_ -= n;
   ShardStats::add(shard_.stats().bytes_sent, n);
+  if (n > 0) last_write_ = Clock::now();
   if (in_flight_bytes_ > 0) {
-    while (n >= buffers_[first_buffer_].size()) n -= buffers_[first_buffer_++].size();
-    buffers_[first_buffer_] += n;
+    if (transport_.is_tls()) {
+      tls_piece_sent_ += static_cast<std::uint16_t>(n);
+    } else {
+      while (n >= buffers_[first_buffer_].size()) n -= buffers_[first_buffer_++].size();
+      buffers_[first_buffer_] += n;
+    }
     write_some();
     return;
   }
   write_in_flight_ = false;
+  tls_piece_.clear();
+  tls_piece_sent_ = 0;
   writing_.clear();
   if (!head_.empty()) {
     head_.clear();
@@ -158,7 +181,58 @@ void StreamSession::on_written(const std::error_code& ec, std::size_t n) {
     write();  // the terminator, if it has not gone out yet; then close
     return;
   }
-  if (!queued_.empty() && !marked_dirty_) write();
+  if (queued_.empty()) release_write_buffers();
+  else if (!marked_dirty_) write();
+}
+
+void StreamSession::release_write_buffers() {
+  // An idle stream should cost what an idle stream costs, not what its largest write (a
+  // replay of thousands of events) grew: free the TLS piece and oversized lists.
+  constexpr std::size_t kept_entries = 64;
+  std::string().swap(tls_piece_);
+  if (writing_.capacity() > kept_entries) std::vector<EventPtr>().swap(writing_);
+  if (queued_.capacity() > kept_entries) std::vector<EventPtr>().swap(queued_);
+  if (buffers_.capacity() > kept_entries) std::vector<asio::const_buffer>().swap(buffers_);
+}
+
+bool StreamSession::check_deadlines(Clock::time_point now, Clock::duration write_timeout) {
+  if (closed_) return false;
+  if (write_in_flight_ && now - last_write_ >= write_timeout) {
+    std::error_code ignored;
+    auto peer = transport_.socket().remote_endpoint(ignored);
+    spdlog::info("stream to {}:{} closed: its write made no progress for {} ms ({} bytes unsent)",
+                 peer.address().to_string(), peer.port(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(now - last_write_).count(),
+                 in_flight_bytes_ + queued_bytes_);
+    ShardStats::add(shard_.stats().write_timeouts);
+    close();
+    return false;
+  }
+  if (finishing_) return false;
+  if (!token_) return true;
+  if (now >= token_->end) {
+    spdlog::debug("stream ended: its token expired");
+    finish();
+    return false;
+  }
+  if (token_->notice && now >= token_->warn_at) push(std::exchange(token_->notice, nullptr));
+  return true;
+}
+
+void StreamSession::set_token_expiry(Clock::time_point warn_at, Clock::time_point end, EventPtr notice) {
+  token_ = std::make_unique<TokenDeadline>(TokenDeadline{warn_at, end, std::move(notice)});
+}
+
+bool StreamSession::received(std::size_t n) {
+  client_bytes_ += static_cast<std::uint16_t>(n);  // n <= 512: the counter cannot wrap before the check
+  if (client_bytes_ <= max_client_bytes) return true;
+  std::error_code ignored;
+  auto peer = transport_.socket().remote_endpoint(ignored);
+  spdlog::debug("stream client {}:{} closed: sent more than {} bytes after its request", peer.address().to_string(),
+                peer.port(), max_client_bytes);
+  ShardStats::add(shard_.stats().stream_input_disconnects);
+  close();
+  return false;
 }
 
 void StreamSession::watch_peer() {
@@ -179,6 +253,7 @@ void StreamSession::watch_peer() {
         self->close();
         return;
       }
+      if (!self->received(n)) return;
     }
     self->watch_peer();
   });
@@ -189,12 +264,13 @@ void StreamSession::watch_tls_peer(std::shared_ptr<std::array<char, 256>> discar
   // TLS stream (its read may run beside a write) and discard what arrives.
   if (!discard) discard = std::make_shared<std::array<char, 256>>();
   transport_.async_read_some(asio::buffer(*discard),
-                             [self = shared_from_this(), discard](const std::error_code& ec, std::size_t) {
+                             [self = shared_from_this(), discard](const std::error_code& ec, std::size_t n) {
                                if (self->closed_) return;
                                if (ec) {
                                  self->close();
                                  return;
                                }
+                               if (!self->received(n)) return;
                                self->watch_tls_peer(std::move(discard));
                              });
 }

@@ -114,6 +114,62 @@ class Auth(HeraldTestCase):
         self.assertEqual(again.next_event().int_id, public)
 
 
+class TokenExpiry(HeraldTestCase):
+    """A stream that reads by a token's grant ends when the token runs out, after a warning,
+    and a reconnect with a fresh token and Last-Event-ID misses nothing."""
+
+    SERVER_ARGS = ["--jwt-secret", SECRET, "--private-topics", "orders/*", "--jwt-leeway", "0s"]
+    TICK_SLACK = 1.5   # the shard's timer ticks at least once a second
+
+    def post(self, topic, data):
+        r = request(self.port, "POST", "/publish", [("Content-Type", "application/json"),
+                                                    ("Authorization", "Bearer " + hs256(grants(publish=["*"])))],
+                    json.dumps({"topic": topic, "data": data}).encode())
+        self.assertEqual(r.status, 200, r)
+        return r.json()["id"]
+
+    def test_stream_warned_then_ended_at_exp_and_resumed_without_loss(self):
+        t = "orders/" + self.topic()
+        public = self.topic("news")
+        exp = int(time.time()) + 4
+        cookie = [("Cookie", "herald_token=" + hs256(grants(subscribe=["orders/*"], exp=exp)))]
+        c = self.track(SSEClient(self.port, [t], headers=cookie))
+        self.assertEqual(c.status, 200, c.response)
+        # The same token on a public topic grants nothing: that stream is not tied to it.
+        other = self.track(SSEClient(self.port, [public], headers=cookie))
+        first = self.post(t, "one")
+        got = c.read_until(lambda e: e.event == "herald-token-expiring", 5)
+        warned_at = time.time()
+        self.assertLess(warned_at, exp, "the warning came after the token expired")
+        warning = got[-1]
+        self.assertIsNone(warning.id, "the warning must not move the client's last event id")
+        self.assertEqual(json.loads(warning.data), {"exp": exp})
+        self.assertEqual([e.int_id for e in got[:-1]], [first])
+        second = self.post(t, "two")
+        self.assertEqual(c.next_event().int_id, second)
+
+        c.read_to_eof(exp - time.time() + self.TICK_SLACK + 2)
+        ended_at = time.time()
+        self.assertGreaterEqual(ended_at, exp - 0.05, "the stream ended before its token expired")
+        self.assertLess(ended_at, exp + self.TICK_SLACK, "the stream outlived its token by %.1fs" % (ended_at - exp))
+        self.assertTrue(c.terminator_seen, "the stream did not end cleanly (chunked terminator)")
+        missed = [self.post(t, "three"), self.post(t, "four")]
+
+        # The public stream of the same token carries on.
+        news = self.post(public, "still open")
+        self.assertEqual(other.next_event().int_id, news)
+
+        # The page renewed its cookie; the browser reconnects with Last-Event-ID.
+        fresh = [("Cookie", "herald_token=" + hs256(grants(subscribe=["orders/*"], exp=int(time.time()) + 600)))]
+        again = self.track(SSEClient(self.port, [t], last_event_id=second, headers=fresh))
+        self.assertEqual([(e.int_id, e.data) for e in again.read_n(2)], list(zip(missed, ["three", "four"])))
+        self.assertEqual(again.expect_no_event(0.3), [], "more than what was missed")
+        # An expired token cannot reopen it.
+        r = request(self.port, "GET", "/events?topic=" + t, cookie)
+        self.assert_json_error(r, 401, "stream with an expired token")
+
+
+
 class AuthWithPublicKey(unittest.TestCase):
     """RS256: Herald holds only the public key; the back end signs with the private one."""
 

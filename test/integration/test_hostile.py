@@ -1,6 +1,8 @@
 """Hostile clients: request smuggling, header injection, oversized and truncated
 requests, half-open connection floods, slowloris bodies, connection churn,
-pipelining floods and subscribers that reset mid-write.
+pipelining floods, subscribers that reset mid-write, HTTPS subscribers that
+resume megabytes of history without reading, subscribers whose write is stuck
+(--write-timeout) and stream clients that send endless bytes.
 
 Every attack runs while a Witness is active: a subscriber connected before the
 attack plus a publisher thread that keeps publishing to the witness topic
@@ -1366,6 +1368,215 @@ class AbruptSubscribers(HostileCase):
         self.assertEqual([e.int_id for e in evs], ids)
         self.assertTrue(evs[0].data.startswith("0:0:") and evs[-1].data.startswith("live-19-"))
         self.assert_up(w, "subscribers reset mid-write")
+
+
+
+# --------------------------------------------------------------------------
+# Streams that cost memory or time: non-reading TLS resumers, stuck writes,
+# clients that talk on their stream
+# --------------------------------------------------------------------------
+
+def rss_bytes(pid):
+    """VmRSS of a process, in bytes."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def bytes_sent(port):
+    return int(metrics(port)["herald_bytes_sent_total"])
+
+
+def settled(read, timeout, interval=0.2):
+    """Polls read() until two readings in a row are equal (or the timeout); returns the last."""
+    last = read()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        now = read()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+class TlsResumers(HostileCase):
+    """HTTPS clients resuming megabytes of history without reading: each holds a
+    record-sized copy of its write, not a copy of its whole replay, and gives even
+    that back once it has caught up."""
+
+    CLIENTS = 10
+    EVENTS = 3000          # of 1 KB: 3 MB of history
+
+    @classmethod
+    def setUpClass(cls):
+        from test_tls import TlsHeraldServer, certs, tls_args
+        certs()
+        cls.make = staticmethod(lambda: TlsHeraldServer(SERVER_ARGS + tls_args()))
+        cls.server = cls.make()
+        cls.server.start()
+
+    def setUp(self):
+        from test_tls import client_context
+        self._closers = []
+        if not self.server.alive():
+            type(self).server = self.make()
+            type(self).server.start()
+        self.ctx = client_context()
+
+    def test_non_reading_tls_resumers_hold_little_and_release_it(self):
+        w = self.start_witness()
+        base = self.baseline_connections()
+        t = self.topic("resume")
+        mark = self.marker()
+        ids = []
+        pub = self.track(HttpConnection(self.port))
+        for start in range(0, self.EVENTS, 100):
+            r = publish_json(self.port, [{"topic": t, "data": "%05d|%s" % (i, "r" * 1000)}
+                                         for i in range(start, start + 100)], conn=pub)
+            self.assertEqual(r.status, 200, r)
+            ids += r.json()["ids"]
+        replay_bytes = self.EVENTS * 1024
+        pid = self.server.proc.pid
+        rss_start = settled(lambda: rss_bytes(pid), 2)
+        sent_start = bytes_sent(self.port)
+        clients = [self.track(SSEClient(self.server.tls_port, [t], last_event_id=mark, rcvbuf=4096,
+                                        wait_ready=False, tls=self.ctx, timeout=10))
+                   for _ in range(self.CLIENTS)]
+        for c in clients:
+            self.assertEqual(c.status, 200, c.response)
+        # Nobody reads: the server writes until the sockets are full, then waits.
+        sent = settled(lambda: bytes_sent(self.port), 3, 0.3) - sent_start
+        rss_stalled = rss_bytes(pid)
+        growth = rss_stalled - rss_start
+        if os.environ.get("HERALD_HOSTILE_DEBUG"):
+            sys.stderr.write("[tls resumers: start %d KB, stalled +%d KB, %d KB sent, %d KB of replays] "
+                             % (rss_start >> 10, growth >> 10, sent >> 10, self.CLIENTS * replay_bytes >> 10))
+        # What the kernel took is gone from the server; what is left should cost a piece
+        # of a write per stream, not a copy of each whole replay.
+        bound = sent // 2 + self.CLIENTS * 256 * 1024
+        self.assertLess(growth, bound,
+                        "%d TLS streams stalled in a %d KB replay grew the server by %d KB, having sent %d KB "
+                        "(bound: half of that plus 256 KB a stream; a copy of each whole replay is %d KB)"
+                        % (self.CLIENTS, replay_bytes >> 10, growth >> 10, sent >> 10,
+                           self.CLIENTS * replay_bytes >> 10))
+        # They catch up, every one with every event in order, and go idle.
+        for i, c in enumerate(clients):
+            evs = c.read_until_id(ids[-1], timeout=20)
+            if i == 0:
+                self.assertEqual([e.int_id for e in evs], ids, "a resumer got the replay wrong")
+                self.assertTrue(all(e.data.startswith("%05d|" % k) for k, e in enumerate(evs)))
+            else:
+                self.assertEqual((len(evs), evs[-1].int_id), (len(ids), ids[-1]))
+        time.sleep(0.3)
+        rss_idle = settled(lambda: rss_bytes(pid), 2)
+        if os.environ.get("HERALD_HOSTILE_DEBUG"):
+            sys.stderr.write("[idle: +%d KB over the start] " % ((rss_idle - rss_start) >> 10))
+        self.assertLess(rss_idle - rss_start, self.CLIENTS * replay_bytes // 8,
+                        "%d idle TLS streams that caught up on a %d KB replay still hold %d KB more than "
+                        "before they came" % (self.CLIENTS, replay_bytes >> 10, (rss_idle - rss_start) >> 10))
+        for c in clients:
+            c.close()
+        pub.close()
+        self.assert_connections_back(base, 5, "TLS resumers")
+        self.assert_up(w, "non-reading TLS resumers")
+
+    def test_tls_stream_client_sending_endless_bytes_is_closed(self):
+        w = self.start_witness()
+        before = metrics(self.port).get("herald_stream_input_disconnects_total", 0)
+        sent, closed = flood_stream(self, self.server.tls_port, tls=self.ctx)
+        self.assertTrue(closed, "a TLS stream whose client sent %d MB in 5 s is still open" % (sent // MB))
+        self.assertLess(sent, 64 * MB, "the TLS stream took %d MB of junk before closing" % (sent // MB))
+        self.assertTrue(wait_until(lambda: metrics(self.port)["herald_stream_input_disconnects_total"]
+                                   >= before + 1, 3), "the closed TLS stream was not counted")
+        self.assert_up(w, "TLS stream client sending endless bytes")
+
+
+class StuckWrites(HostileCase):
+    """--write-timeout: a subscriber that stops reading with nothing more to come is cut
+    once its write has made no progress for that long."""
+
+    WRITE_TIMEOUT = 1.0
+    # A budget that the burst below fits in, so the stream is not cut as a slow consumer first.
+    SERVER_ARGS = SERVER_ARGS + ["--write-timeout", "1s", "--max-pending-bytes", "16m"]
+
+    def test_stuck_subscriber_cut_by_write_timeout(self):
+        w = self.start_witness()
+        base = self.baseline_connections()
+        before = metrics(self.port)["herald_write_timeouts_total"]
+        t = self.topic("stuck")
+        s = connect(self.port, rcvbuf=4096)
+        self.track(s)
+        s.sendall(b"GET /events?topic=%s HTTP/1.1\r\nHost: x\r\n\r\n" % t.encode())
+        time.sleep(0.1)
+        # A few large events, then silence: 8 MB, more than the sockets between us hold.
+        for _ in range(10):
+            r = publish_json(self.port, [{"topic": t, "data": "s" * 200000} for _ in range(4)])
+            self.assertEqual(r.status, 200, r)
+        stalled_at = time.monotonic()
+        # The witness's stream keeps its write moving, so it is never cut.
+        self.assertTrue(wait_until(lambda: metrics(self.port)["herald_write_timeouts_total"] > before,
+                                   self.WRITE_TIMEOUT + 4),
+                        "a stream whose write was stuck for %.1fs (--write-timeout %.0fs) was not closed"
+                        % (time.monotonic() - stalled_at, self.WRITE_TIMEOUT))
+        self.assertEqual(metrics(self.port)["herald_write_timeouts_total"], before + 1,
+                         "more streams than the stuck one timed out")
+        self.assertEqual(request(self.port, "GET", "/stats").json()["write_timeouts"], before + 1)
+        s.close()
+        self.assert_connections_back(base, 3, "stuck subscriber")
+        self.assertIn("made no progress", self.server.log())
+        self.assert_up(w, "stuck subscriber")
+
+
+class TalkativeStreamClients(HostileCase):
+    """A stream's client has nothing to say after its request: one that keeps sending
+    is closed after a few KB instead of costing a core."""
+
+    SERVER_ARGS = SERVER_ARGS + ["--log-level", "debug"]
+
+    def test_stream_client_sending_endless_bytes_is_closed(self):
+        w = self.start_witness()
+        base = self.baseline_connections()
+        before = metrics(self.port).get("herald_stream_input_disconnects_total", 0)
+        sent, closed = flood_stream(self, self.port)
+        self.assertTrue(closed, "a stream whose client sent %d MB in 5 s is still open" % (sent // MB))
+        self.assertLess(sent, 64 * MB, "the stream took %d MB of junk before closing" % (sent // MB))
+        self.assertTrue(wait_until(lambda: metrics(self.port)["herald_stream_input_disconnects_total"]
+                                   >= before + 1, 3), "the closed stream was not counted")
+        self.assertIn("sent more than 4096 bytes after its request", self.server.log())
+        # A client that sends a little (a stray pipelined request) keeps its stream.
+        t = self.topic("polite")
+        c = self.sse(t)
+        c.bs.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)
+        eid = publish(self.port, t, "still here")
+        self.assertEqual(c.next_event().int_id, eid)
+        c.close()
+        self.assert_connections_back(base, 3, "talkative stream clients")
+        self.assert_up(w, "stream client sending endless bytes")
+
+
+def flood_stream(tc, port, tls=None):
+    """Opens a stream and sends it endless bytes for up to 5 s; returns (bytes sent, closed)."""
+    import ssl
+    t = tc.topic("talk")
+    s = connect(port, tls=tls)
+    tc.track(s)
+    s.sendall(b"GET /events?topic=%s HTTP/1.1\r\nHost: x\r\n\r\n" % t.encode())
+    s.settimeout(0.05)
+    junk = b"x" * 16384
+    sent = 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and sent < 256 * MB:
+        try:
+            sent += s.send(junk)
+        except socket.timeout:
+            pass
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            return sent, True
+    return sent, False
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ COUNTERS = ["herald_connections_accepted_total", "herald_streams_opened_total",
             "herald_events_published_total", "herald_events_delivered_total",
             "herald_bytes_sent_total", "herald_replays_total", "herald_events_replayed_total",
             "herald_history_truncated_total", "herald_slow_consumer_disconnects_total",
+            "herald_write_timeouts_total", "herald_stream_input_disconnects_total",
             "herald_tls_handshake_failures_total",
             "herald_requests_rejected_total"]
 HISTOGRAM = "herald_publish_to_enqueue_seconds"
@@ -49,6 +50,8 @@ STATS_KEYS = {
     "herald_events_replayed_total": "events_replayed",
     "herald_history_truncated_total": "history_truncated",
     "herald_slow_consumer_disconnects_total": "slow_consumer_disconnects",
+    "herald_write_timeouts_total": "write_timeouts",
+    "herald_stream_input_disconnects_total": "stream_input_disconnects",
     "herald_tls_handshake_failures_total": "tls_handshake_failures",
 }
 
@@ -565,7 +568,8 @@ class Metrics(MetricsMixin, HeraldTestCase):
         expected_keys = {"uptime_seconds", "connections", "connections_accepted", "streams",
                          "subscriptions", "topics", "events_published", "events_delivered",
                          "last_event_id", "bytes_sent", "replays", "events_replayed",
-                         "history_truncated", "slow_consumer_disconnects", "tls_handshake_failures", "requests_rejected",
+                         "history_truncated", "slow_consumer_disconnects", "write_timeouts",
+                         "stream_input_disconnects", "tls_handshake_failures", "requests_rejected",
                          "topic_list", "topic_list_truncated"}
         self.assertEqual(expected_keys - set(st), set(), "/stats lacks keys")
 

@@ -119,6 +119,38 @@ class SlowConsumer(HeraldTestCase):
             self.fail("slow consumer was not disconnected")
         self.assert_server_healthy("slow consumer 2")
 
+    def test_resumed_stream_gets_no_extra_budget_for_its_replay(self):
+        """The replay is shared with history and is the write in progress: it takes nothing
+        from the budget, and does not enlarge it either. A resumed stream that stops reading
+        is cut once more than --max-pending-bytes of live events wait behind its replay."""
+        t = self.topic()
+        marker = request(self.port, "POST", "/publish?topic=" + t, [("Content-Type", "text/plain")], b"m").json()["id"]
+        pub = self.publisher()
+        big = "r" * (200 * 1024)
+        for _ in range(40):       # 8 MB of history: more than the sockets between us hold
+            pub.publish_raw(t, big)
+        before = request(self.port, "GET", "/stats").json()["slow_consumer_disconnects"]
+        slow = BufferedSocket(connect(self.port, rcvbuf=4096))
+        self.track(slow)
+        slow.sendall(build_request("GET", "/events?topic=" + t, [("Accept", "text/event-stream"),
+                                                               ("Last-Event-ID", str(marker))]))
+        head = slow.read_until(b"\r\n\r\n", time.monotonic() + 5)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        time.sleep(0.3)           # the replay fills the sockets and stalls
+        live = "l" * 16384
+        for _ in range(12):       # 192 KB live, three times the 64 KB budget
+            pub.publish_raw(t, live)
+
+        def cut():
+            return request(self.port, "GET", "/stats").json()["slow_consumer_disconnects"] > before
+        deadline = time.monotonic() + 5
+        while not cut() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(cut(), "a resumed stream that stopped reading was not cut after 192 KB of live events "
+                               "waited behind its replay (--max-pending-bytes 64 KB): its replay enlarged its budget")
+        self.assertIn("slow consumer", self.server.log())
+        self.assert_server_healthy("resumed slow consumer")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -129,6 +129,23 @@ TEST_CASE("exp and nbf are checked with the leeway") {
   CHECK(error_of(*v, hs256(secret, {{"exp", "tomorrow"}}), now) == "malformed exp claim");
 }
 
+TEST_CASE("exp: expired from that very moment, and passed on in the claims") {
+  auto v = JwtVerifier::with_secret(secret, std::chrono::seconds(0));
+  std::int64_t exp = 1893456000;
+  auto at_exp = Clock::time_point(std::chrono::seconds(exp));
+  CHECK(error_of(*v, hs256(secret, {{"exp", exp}}), at_exp) == "token expired");
+  CHECK(error_of(*v, hs256(secret, {{"exp", exp}}), at_exp + std::chrono::milliseconds(300)) == "token expired");
+  auto before = v->verify(hs256(secret, {{"exp", exp}}), at_exp - std::chrono::milliseconds(300));
+  REQUIRE(std::holds_alternative<Claims>(before));
+  CHECK(std::get<Claims>(before).exp == exp);
+  auto fractional = v->verify(hs256(secret, {{"exp", 1893456000.75}}), at_exp);
+  REQUIRE(std::holds_alternative<Claims>(fractional));
+  CHECK(std::get<Claims>(fractional).exp == exp);
+  auto none = v->verify(hs256(secret, {{"herald", {{"publish", {"*"}}}}}), at_exp);
+  REQUIRE(std::holds_alternative<Claims>(none));
+  CHECK_FALSE(std::get<Claims>(none).exp.has_value());
+}
+
 TEST_CASE("a token has one spelling: leftover bits in the last base64url character must be zero") {
   auto v = JwtVerifier::with_secret(secret, std::chrono::seconds(0));
   std::string token = hs256(secret, claims);

@@ -131,3 +131,19 @@ TEST_CASE("who may publish: a key, trusted networks and the open switch") {
   CHECK(bad.find("publish-from") != std::string::npos);
   CHECK(bad.find("10.0.0.0/40") != std::string::npos);
 }
+
+TEST_CASE("write timeout: default, every source, and a floor") {
+  CHECK(load_settings({}, {}).settings.write_timeout == Millis(30000));
+  CHECK(load_settings({"--write-timeout", "5s"}, {}).settings.write_timeout == Millis(5000));
+  CHECK(load_settings({}, {{"HERALD_WRITE_TIMEOUT", "2m"}}).settings.write_timeout == Millis(120000));
+  std::string path = temp_file(R"({"write_timeout": "750ms"})");
+  CHECK(load_settings({"--config", path}, {}).settings.write_timeout == Millis(750));
+  std::remove(path.c_str());
+  try {
+    load_settings({"--write-timeout", "0"}, {});
+    FAIL("a zero write timeout was accepted");
+  } catch (const SettingsError& e) {
+    CHECK(std::string(e.what()).find("write-timeout") != std::string::npos);
+  }
+  CHECK(settings_help().find("HERALD_WRITE_TIMEOUT") != std::string::npos);
+}

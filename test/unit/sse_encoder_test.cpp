@@ -54,3 +54,9 @@ TEST_CASE("the truncated notice stays one data line whatever the client sent") {
   CHECK(notice.find("\n\n") == notice.size() - 2);
   CHECK(std::count(notice.begin(), notice.end(), '\n') == 3);
 }
+
+TEST_CASE("the token-expiring notice carries exp and has no id line") {
+  std::string notice = sse::encode_token_expiring(1893456000);
+  CHECK(notice == "event: herald-token-expiring\ndata: {\"exp\":1893456000}\n\n");
+  CHECK(sse::token_expiring_event_type.starts_with(sse::reserved_event_prefix));
+}
