@@ -1,56 +1,117 @@
 #include "broker/broker.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "broker/sse_encoder.hpp"
 
 namespace herald {
 
-Broker::Broker(BrokerOptions options) : options_(options), next_id_(options.first_id) {
+namespace {
+// Buckets of the topic table swept per hold of the lock by expire(): a few tens of
+// microseconds, however many topics there are.
+constexpr std::size_t expire_buckets_per_slice = 1024;
+}  // namespace
+
+Broker::Broker(BrokerOptions options)
+    : options_(options),
+      subscriber_topic_limit_(options.max_topics == 0 ? 0 : std::max<std::size_t>(1, options.max_topics - options.max_topics / 4)),
+      next_id_(options.first_id) {
   for (std::size_t i = 0; i < std::max<std::size_t>(options_.shards, 1); ++i)
     mailboxes_.push_back(std::make_unique<Mailbox>());
 }
 
 Broker::Topic& Broker::topic(const std::string& name) {
   auto it = topics_.find(name);
-  if (it == topics_.end())
-    it = topics_.emplace(name, Topic{TopicHistory(options_.history_size, options_.history_max_age, options_.first_id - 1)})
-             .first;
+  if (it == topics_.end()) {
+    std::uint64_t floor = std::max(options_.first_id - 1, reaped_floor_);
+    it = topics_.emplace(name, Topic{TopicHistory(options_.history_size, options_.history_max_age, floor)}).first;
+  }
   return it->second;
 }
 
-std::vector<std::uint64_t> Broker::publish(const std::vector<Message>& messages, std::vector<bool>& wake) {
+template <typename ForEachName>
+bool Broker::room_for(const ForEachName& for_each_name, std::size_t upper_bound, std::size_t limit) const {
+  // Far from the limit, no lookup at all; near it, count the new names, and only if that
+  // count is too high count them once each (a new name may recur across events).
+  if (limit == 0 || topics_.size() + upper_bound <= limit) return true;
+  std::size_t fresh = 0;
+  for_each_name([&](const std::string& name) { fresh += topics_.contains(name) ? 0 : 1; });
+  if (topics_.size() + fresh <= limit) return true;
+  std::unordered_set<std::string_view> distinct;
+  for_each_name([&](const std::string& name) {
+    if (!topics_.contains(name)) distinct.insert(name);
+  });
+  return topics_.size() + distinct.size() <= limit;
+}
+
+void Broker::reap(TopicMap::iterator it) {
+  // Its ids are forgotten with it: topics made from now on start above them.
+  reaped_floor_ = std::max(reaped_floor_, it->second.history.last_id());
+  topics_.erase(it);
+}
+
+std::optional<std::vector<std::uint64_t>> Broker::publish(const std::vector<Message>& messages,
+                                                          std::vector<bool>& wake) {
+  // Everything but the id is built before the lock, so its hold does not grow with the data.
+  auto now = Clock::now();
+  std::vector<std::shared_ptr<Event>> events;
+  std::vector<std::string> fields;
+  events.reserve(messages.size());
+  fields.reserve(messages.size());
+  std::size_t names = 0;
+  for (const Message& m : messages) {
+    auto event = std::make_shared<Event>();
+    event->topics = m.topics;
+    event->published = now;
+    event->is_private = m.is_private;
+    events.push_back(std::move(event));
+    fields.push_back(sse::encode_event_fields(m.type, m.data));
+    names += m.topics.size();
+  }
   std::vector<std::uint64_t> ids;
   ids.reserve(messages.size());
   wake.assign(mailboxes_.size(), false);
-  auto now = Clock::now();
+
   std::lock_guard lock(mutex_);
-  for (const Message& m : messages) {
-    auto event = std::make_shared<Event>();
-    event->id = next_id_++;
-    event->topics = m.topics;
-    event->frame = sse::encode_event(event->id, m.type, m.data);
-    event->published = now;
-    event->is_private = m.is_private;
-    EventPtr shared = std::move(event);
+  auto each_name = [&](const auto& visit) {
+    for (const Message& m : messages)
+      for (const std::string& name : m.topics) visit(name);
+  };
+  if (!room_for(each_name, names, options_.max_topics)) {
+    ++topic_limit_refusals_;
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    Event& event = *events[i];
+    event.id = next_id_++;
+    event.frame = sse::with_id(event.id, fields[i]);
+    EventPtr shared = std::move(events[i]);
     for (const std::string& name : shared->topics) {
       Topic& t = topic(name);
       t.history.expire(now);
       t.history.append(shared);
       ++t.published;
     }
-    for (std::size_t i = 0; i < mailboxes_.size(); ++i)
-      if (mailboxes_[i]->push(shared)) wake[i] = true;
+    for (std::size_t s = 0; s < mailboxes_.size(); ++s)
+      if (mailboxes_[s]->push(shared)) wake[s] = true;
     ids.push_back(shared->id);
   }
   return ids;
 }
 
-Snapshot Broker::subscribe(const std::vector<std::string>& topics, std::optional<std::uint64_t> after) {
+std::optional<Snapshot> Broker::subscribe(const std::vector<std::string>& topics, std::optional<std::uint64_t> after) {
   Snapshot snap;
   auto now = Clock::now();
   {
     std::lock_guard lock(mutex_);
+    auto each_name = [&](const auto& visit) {
+      for (const std::string& name : topics) visit(name);
+    };
+    if (!room_for(each_name, topics.size(), subscriber_topic_limit_)) {
+      ++topic_limit_refusals_;
+      return std::nullopt;
+    }
     snap.high_water = next_id_ - 1;
     for (const std::string& name : topics) {
       Topic& t = topic(name);
@@ -80,15 +141,33 @@ void Broker::unsubscribe(const std::vector<std::string>& topics) {
     if (it == topics_.end()) continue;
     Topic& t = it->second;
     if (t.subscribers > 0) --t.subscribers;
-    // A topic nobody follows and nothing was published to would otherwise stay forever.
-    if (t.subscribers == 0 && t.published == 0) topics_.erase(it);
+    if (t.subscribers == 0 && t.history.size() == 0) reap(it);
   }
 }
 
-void Broker::expire(Clock::time_point now) {
-  if (options_.history_max_age == Clock::duration::zero()) return;
-  std::lock_guard lock(mutex_);
-  for (auto& [name, t] : topics_) t.history.expire(now);
+std::size_t Broker::expire(Clock::time_point now) {
+  std::size_t reaped = 0;
+  if (options_.history_max_age == Clock::duration::zero()) return reaped;
+  // Bucket by bucket, a slice per hold of the lock: publishers wait for one slice at most.
+  // A rehash between slices may make this sweep skip or revisit a few topics; the next
+  // sweep sees them.
+  for (std::size_t bucket = 0;;) {
+    std::lock_guard lock(mutex_);
+    std::size_t end = std::min(bucket + expire_buckets_per_slice, topics_.bucket_count());
+    if (bucket >= end) return reaped;
+    for (; bucket < end; ++bucket) {
+      for (auto it = topics_.begin(bucket); it != topics_.end(bucket);) {
+        Topic& t = it->second;
+        const std::string& name = it->first;
+        ++it;  // before a possible erase of the topic it pointed to
+        t.history.expire(now);
+        if (t.subscribers == 0 && t.history.size() == 0) {
+          reap(topics_.find(name));
+          ++reaped;
+        }
+      }
+    }
+  }
 }
 
 std::uint64_t Broker::last_id() const {
@@ -101,27 +180,55 @@ std::uint64_t Broker::published() const {
   return next_id_ - options_.first_id;
 }
 
+std::uint64_t Broker::reaped_floor() const {
+  std::lock_guard lock(mutex_);
+  return reaped_floor_;
+}
+
+std::uint64_t Broker::topic_limit_refusals() const {
+  std::lock_guard lock(mutex_);
+  return topic_limit_refusals_;
+}
+
 TopicInfo Broker::info(const std::string& name, const Topic& t) const {
   return TopicInfo{name, t.subscribers, t.published, t.published ? t.history.last_id() : 0, t.history.size()};
 }
 
-std::vector<TopicInfo> Broker::busiest_topics(std::size_t limit, std::size_t& total) const {
+std::vector<TopicInfo> Broker::busiest_topics(std::size_t limit, std::size_t& total, const TopicFilter& listed) const {
+  // Under the lock only figures and a pointer per topic, in a heap of `limit` (its front the
+  // least busy kept); the names of the chosen few are copied at the end.
+  struct Candidate {
+    std::size_t subscribers;
+    std::uint64_t last_id;
+    const TopicMap::value_type* entry;
+  };
+  auto busier = [](const auto& a, const auto& b) {
+    return a.subscribers != b.subscribers ? a.subscribers > b.subscribers : a.last_id > b.last_id;
+  };
+  std::vector<Candidate> heap;
+  heap.reserve(limit);
   std::vector<TopicInfo> out;
+  out.reserve(limit);
   {
     std::lock_guard lock(mutex_);
     total = topics_.size();
-    out.reserve(topics_.size());
-    for (const auto& [name, t] : topics_) out.push_back(info(name, t));
+    if (limit == 0) return out;
+    for (const auto& entry : topics_) {
+      const Topic& t = entry.second;
+      Candidate c{t.subscribers, t.published ? t.history.last_id() : 0, &entry};
+      if (heap.size() == limit && !busier(c, heap.front())) continue;
+      if (listed && !listed(entry.first)) continue;
+      if (heap.size() == limit) {
+        std::pop_heap(heap.begin(), heap.end(), busier);
+        heap.back() = c;
+      } else {
+        heap.push_back(c);
+      }
+      std::push_heap(heap.begin(), heap.end(), busier);
+    }
+    for (const Candidate& c : heap) out.push_back(info(c.entry->first, c.entry->second));
   }
-  auto busier = [](const TopicInfo& a, const TopicInfo& b) {
-    return a.subscribers != b.subscribers ? a.subscribers > b.subscribers : a.last_id > b.last_id;
-  };
-  if (out.size() > limit) {
-    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(limit), out.end(), busier);
-    out.resize(limit);
-  } else {
-    std::sort(out.begin(), out.end(), busier);
-  }
+  std::sort(out.begin(), out.end(), busier);
   return out;
 }
 

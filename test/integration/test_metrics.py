@@ -28,7 +28,7 @@ COUNTERS = ["herald_connections_accepted_total", "herald_streams_opened_total",
             "herald_events_published_total", "herald_events_delivered_total",
             "herald_bytes_sent_total", "herald_replays_total", "herald_events_replayed_total",
             "herald_history_truncated_total", "herald_slow_consumer_disconnects_total",
-            "herald_tls_handshake_failures_total",
+            "herald_tls_handshake_failures_total", "herald_topics_limit_refusals_total",
             "herald_requests_rejected_total"]
 HISTOGRAM = "herald_publish_to_enqueue_seconds"
 REJECT_REASONS = ["bad_request", "not_found", "method_not_allowed", "timeout", "body_too_large",
@@ -50,6 +50,7 @@ STATS_KEYS = {
     "herald_history_truncated_total": "history_truncated",
     "herald_slow_consumer_disconnects_total": "slow_consumer_disconnects",
     "herald_tls_handshake_failures_total": "tls_handshake_failures",
+    "herald_topics_limit_refusals_total": "topics_limit_refusals",
 }
 
 

@@ -54,3 +54,12 @@ TEST_CASE("the truncated notice stays one data line whatever the client sent") {
   CHECK(notice.find("\n\n") == notice.size() - 2);
   CHECK(std::count(notice.begin(), notice.end(), '\n') == 3);
 }
+
+TEST_CASE("an event encoded in two steps (fields first, id later) is the same frame") {
+  for (std::string_view data : {"", "one", "a\r\nb\rc\nd", "trailing\n"}) {
+    CHECK(sse::with_id(42, sse::encode_event_fields("", data)) == sse::encode_event(42, "", data));
+    CHECK(sse::with_id(18446744073709551615ull, sse::encode_event_fields("t", data)) ==
+          sse::encode_event(18446744073709551615ull, "t", data));
+  }
+  CHECK(sse::with_id(7, sse::encode_event_fields("t", "x")) == "id: 7\nevent: t\ndata: x\n\n");
+}
