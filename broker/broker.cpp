@@ -37,7 +37,8 @@ bool Broker::room_for(const ForEachName& for_each_name, std::size_t upper_bound,
   if (limit == 0 || topics_.size() + upper_bound <= limit) return true;
   std::size_t fresh = 0;
   for_each_name([&](const std::string& name) { fresh += topics_.contains(name) ? 0 : 1; });
-  if (topics_.size() + fresh <= limit) return true;
+  // Nothing new always fits: subscribers may find the table past their share.
+  if (fresh == 0 || topics_.size() + fresh <= limit) return true;
   std::unordered_set<std::string_view> distinct;
   for_each_name([&](const std::string& name) {
     if (!topics_.contains(name)) distinct.insert(name);

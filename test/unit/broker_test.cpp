@@ -223,6 +223,7 @@ TEST_CASE("subscriptions may create topics up to three quarters of the limit, le
   CHECK(b.subscribe({"s1", "s2"}, std::nullopt));         // existing topics: always
   CHECK(b.publish({msg({"p1", "p2"}, "x")}, wake));     // publishers still have their quarter
   CHECK(b.topic_count() == 8);
+  CHECK(b.subscribe({"p1", "s3"}, std::nullopt));         // past the share, existing topics still open
   CHECK(b.topic_limit_refusals() == 2);
 }
 
