@@ -8,9 +8,21 @@
 namespace herald {
 
 namespace {
-// Buckets of the topic table swept per hold of the lock by expire(): a few tens of
-// microseconds, however many topics there are.
-constexpr std::size_t expire_buckets_per_slice = 1024;
+// The distinct names of `lists`, found before taking the lock so the limit check under it
+// costs at most one lookup per name.
+template <typename Lists, typename Topics>
+std::vector<const std::string*> distinct_names(const Lists& lists, Topics topics_of) {
+  std::vector<const std::string*> out;
+  std::unordered_set<std::string_view> seen;
+  for (const auto& item : lists)
+    for (const std::string& name : topics_of(item))
+      if (seen.insert(name).second) out.push_back(&name);
+  return out;
+}
+
+// Buckets of the topic table visited per hold of the lock by expire() and busiest_topics():
+// about a thousand topics, well under a millisecond, however many topics there are.
+constexpr std::size_t buckets_per_slice = 1024;
 }  // namespace
 
 Broker::Broker(BrokerOptions options)
@@ -19,31 +31,27 @@ Broker::Broker(BrokerOptions options)
       next_id_(options.first_id) {
   for (std::size_t i = 0; i < std::max<std::size_t>(options_.shards, 1); ++i)
     mailboxes_.push_back(std::make_unique<Mailbox>());
+  // Growing the table rehashes every topic under the lock (tens of milliseconds at 100,000):
+  // with a limit, the table is sized for it once (8 bytes a topic).
+  if (options_.max_topics > 0) topics_.reserve(options_.max_topics);
 }
 
 Broker::Topic& Broker::topic(const std::string& name) {
   auto it = topics_.find(name);
-  if (it == topics_.end()) {
-    std::uint64_t floor = std::max(options_.first_id - 1, reaped_floor_);
-    it = topics_.emplace(name, Topic{TopicHistory(options_.history_size, options_.history_max_age, floor)}).first;
-  }
-  return it->second;
+  if (it != topics_.end()) return it->second;
+  std::uint64_t floor = std::max(options_.first_id - 1, reaped_floor_);
+  return topics_.emplace(name, Topic{TopicHistory(options_.history_size, options_.history_max_age, floor)}).first->second;
 }
 
-template <typename ForEachName>
-bool Broker::room_for(const ForEachName& for_each_name, std::size_t upper_bound, std::size_t limit) const {
-  // Far from the limit, no lookup at all; near it, count the new names, and only if that
-  // count is too high count them once each (a new name may recur across events).
-  if (limit == 0 || topics_.size() + upper_bound <= limit) return true;
+bool Broker::room_for(const std::vector<const std::string*>& names, std::size_t limit) const {
+  if (limit == 0 || topics_.size() + names.size() <= limit) return true;
+  // Counted until one too many (a full table refuses at its first new name); nothing new
+  // always fits, since subscribers may find the table past their share.
+  std::size_t room = limit > topics_.size() ? limit - topics_.size() : 0;
   std::size_t fresh = 0;
-  for_each_name([&](const std::string& name) { fresh += topics_.contains(name) ? 0 : 1; });
-  // Nothing new always fits: subscribers may find the table past their share.
-  if (fresh == 0 || topics_.size() + fresh <= limit) return true;
-  std::unordered_set<std::string_view> distinct;
-  for_each_name([&](const std::string& name) {
-    if (!topics_.contains(name)) distinct.insert(name);
-  });
-  return topics_.size() + distinct.size() <= limit;
+  for (const std::string* name : names)
+    if (!topics_.contains(*name) && ++fresh > room) return false;
+  return true;
 }
 
 void Broker::reap(TopicMap::iterator it) {
@@ -60,7 +68,6 @@ std::optional<std::vector<std::uint64_t>> Broker::publish(const std::vector<Mess
   std::vector<std::string> fields;
   events.reserve(messages.size());
   fields.reserve(messages.size());
-  std::size_t names = 0;
   for (const Message& m : messages) {
     auto event = std::make_shared<Event>();
     event->topics = m.topics;
@@ -68,18 +75,15 @@ std::optional<std::vector<std::uint64_t>> Broker::publish(const std::vector<Mess
     event->is_private = m.is_private;
     events.push_back(std::move(event));
     fields.push_back(sse::encode_event_fields(m.type, m.data));
-    names += m.topics.size();
   }
+  std::vector<const std::string*> names;
+  if (options_.max_topics > 0) names = distinct_names(messages, [](const Message& m) -> const auto& { return m.topics; });
   std::vector<std::uint64_t> ids;
   ids.reserve(messages.size());
   wake.assign(mailboxes_.size(), false);
 
   std::lock_guard lock(mutex_);
-  auto each_name = [&](const auto& visit) {
-    for (const Message& m : messages)
-      for (const std::string& name : m.topics) visit(name);
-  };
-  if (!room_for(each_name, names, options_.max_topics)) {
+  if (!room_for(names, options_.max_topics)) {
     ++topic_limit_refusals_;
     return std::nullopt;
   }
@@ -93,6 +97,7 @@ std::optional<std::vector<std::uint64_t>> Broker::publish(const std::vector<Mess
       t.history.expire(now);
       t.history.append(shared);
       ++t.published;
+      t.last_id = shared->id;
     }
     for (std::size_t s = 0; s < mailboxes_.size(); ++s)
       if (mailboxes_[s]->push(shared)) wake[s] = true;
@@ -104,12 +109,11 @@ std::optional<std::vector<std::uint64_t>> Broker::publish(const std::vector<Mess
 std::optional<Snapshot> Broker::subscribe(const std::vector<std::string>& topics, std::optional<std::uint64_t> after) {
   Snapshot snap;
   auto now = Clock::now();
+  std::vector<const std::string*> names;
+  if (subscriber_topic_limit_ > 0) names = distinct_names(std::vector{&topics}, [](const auto* list) -> const auto& { return *list; });
   {
     std::lock_guard lock(mutex_);
-    auto each_name = [&](const auto& visit) {
-      for (const std::string& name : topics) visit(name);
-    };
-    if (!room_for(each_name, topics.size(), subscriber_topic_limit_)) {
+    if (!room_for(names, subscriber_topic_limit_)) {
       ++topic_limit_refusals_;
       return std::nullopt;
     }
@@ -154,7 +158,7 @@ std::size_t Broker::expire(Clock::time_point now) {
   // sweep sees them.
   for (std::size_t bucket = 0;;) {
     std::lock_guard lock(mutex_);
-    std::size_t end = std::min(bucket + expire_buckets_per_slice, topics_.bucket_count());
+    std::size_t end = std::min(bucket + buckets_per_slice, topics_.bucket_count());
     if (bucket >= end) return reaped;
     for (; bucket < end; ++bucket) {
       for (auto it = topics_.begin(bucket); it != topics_.end(bucket);) {
@@ -192,43 +196,54 @@ std::uint64_t Broker::topic_limit_refusals() const {
 }
 
 TopicInfo Broker::info(const std::string& name, const Topic& t) const {
-  return TopicInfo{name, t.subscribers, t.published, t.published ? t.history.last_id() : 0, t.history.size()};
+  return TopicInfo{name, t.subscribers, t.published, t.last_id, t.history.size()};
 }
 
 std::vector<TopicInfo> Broker::busiest_topics(std::size_t limit, std::size_t& total, const TopicFilter& listed) const {
-  // Under the lock only figures and a pointer per topic, in a heap of `limit` (its front the
-  // least busy kept); the names of the chosen few are copied at the end.
+  // A heap of the `limit` busiest so far (its front the least busy kept), filled slice by
+  // slice of the table like expire(). Under the lock a topic costs a look at its figures; a
+  // name is copied only for a topic still kept when its slice ends (its entry may be gone by
+  // the next slice), so no slice copies more than `limit` names.
   struct Candidate {
-    std::size_t subscribers;
-    std::uint64_t last_id;
-    const TopicMap::value_type* entry;
+    TopicInfo info;                              ///< name filled in when its slice ends
+    const TopicMap::value_type* entry = nullptr;  ///< set until then
   };
-  auto busier = [](const auto& a, const auto& b) {
+  auto busier = [](const TopicInfo& a, const TopicInfo& b) {
     return a.subscribers != b.subscribers ? a.subscribers > b.subscribers : a.last_id > b.last_id;
   };
+  auto heap_order = [&](const Candidate& a, const Candidate& b) { return busier(a.info, b.info); };
   std::vector<Candidate> heap;
   heap.reserve(limit);
-  std::vector<TopicInfo> out;
-  out.reserve(limit);
-  {
+  total = 0;
+  for (std::size_t bucket = 0;;) {
     std::lock_guard lock(mutex_);
     total = topics_.size();
-    if (limit == 0) return out;
-    for (const auto& entry : topics_) {
-      const Topic& t = entry.second;
-      Candidate c{t.subscribers, t.published ? t.history.last_id() : 0, &entry};
-      if (heap.size() == limit && !busier(c, heap.front())) continue;
-      if (listed && !listed(entry.first)) continue;
-      if (heap.size() == limit) {
-        std::pop_heap(heap.begin(), heap.end(), busier);
-        heap.back() = c;
-      } else {
-        heap.push_back(c);
+    std::size_t end = std::min(bucket + buckets_per_slice, topics_.bucket_count());
+    if (limit == 0 || bucket >= end) break;
+    for (; bucket < end; ++bucket) {
+      for (auto it = topics_.begin(bucket); it != topics_.end(bucket); ++it) {
+        const Topic& t = it->second;
+        Candidate c{TopicInfo{{}, t.subscribers, t.published, t.last_id, t.history.size()}, &*it};
+        if (heap.size() == limit && !heap_order(c, heap.front())) continue;
+        if (listed && !listed(it->first)) continue;
+        if (heap.size() == limit) {
+          std::pop_heap(heap.begin(), heap.end(), heap_order);
+          heap.back() = std::move(c);
+        } else {
+          heap.push_back(std::move(c));
+        }
+        std::push_heap(heap.begin(), heap.end(), heap_order);
       }
-      std::push_heap(heap.begin(), heap.end(), busier);
     }
-    for (const Candidate& c : heap) out.push_back(info(c.entry->first, c.entry->second));
+    for (Candidate& c : heap)
+      if (c.entry) {
+        c.info.name = c.entry->first;
+        c.entry = nullptr;
+      }
   }
+  std::vector<TopicInfo> out;
+  out.reserve(heap.size());
+  for (Candidate& c : heap) out.push_back(std::move(c.info));
   std::sort(out.begin(), out.end(), busier);
   return out;
 }

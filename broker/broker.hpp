@@ -95,7 +95,7 @@ class Broker {
   std::size_t topic_count() const;
   /// The `limit` topics with the most subscribers (then the most recent events) among those
   /// `listed` allows (all when empty), and how many topics there are in all, listed or not.
-  /// Copies only the chosen topics' names under the lock.
+  /// Takes the lock in short slices and copies only the chosen topics' names.
   std::vector<TopicInfo> busiest_topics(std::size_t limit, std::size_t& total, const TopicFilter& listed = {}) const;
   /// The newest id of any reclaimed topic (the floor of topics made afresh); 0 if none.
   std::uint64_t reaped_floor() const;
@@ -109,13 +109,13 @@ class Broker {
     TopicHistory history;
     std::size_t subscribers = 0;
     std::uint64_t published = 0;
+    std::uint64_t last_id = 0;  ///< newest event's id (0: none): scans need not reach into history
   };
   using TopicMap = std::unordered_map<std::string, Topic>;
   Topic& topic(const std::string& name);
-  /// Whether creating the topics `for_each_name` visits (those not held yet; at most
-  /// `upper_bound` names) keeps the count within `limit` (0: no limit). Under the lock.
-  template <typename ForEachName>
-  bool room_for(const ForEachName& for_each_name, std::size_t upper_bound, std::size_t limit) const;
+  /// Whether creating those of `names` (distinct) not held yet keeps the count within `limit`
+  /// (0: no limit). Under the lock: at most a lookup per name, none when far from the limit.
+  bool room_for(const std::vector<const std::string*>& names, std::size_t limit) const;
   /// Erases a topic with neither subscribers nor events, remembering its floor.
   void reap(TopicMap::iterator it);
   TopicInfo info(const std::string& name, const Topic& t) const;

@@ -250,3 +250,21 @@ TEST_CASE("busiest topics come from a bounded selection and skip the unlisted") 
   CHECK(top[2].name == "t48");
   CHECK(b.busiest_topics(0, total).empty());
 }
+
+TEST_CASE("busiest topics are chosen across every slice of a large table") {
+  Broker b(options(1));
+  std::vector<bool> wake;
+  for (int i = 0; i < 5000; ++i) b.publish({msg({"t" + std::to_string(i)}, "x")}, wake);
+  for (int i : {17, 2500, 4321}) b.subscribe({"t" + std::to_string(i)}, std::nullopt);
+  b.subscribe({"t2500"}, std::nullopt);
+  std::size_t total = 0;
+  auto top = b.busiest_topics(5, total);
+  CHECK(total == 5000);
+  std::vector<std::string> names;
+  for (const auto& t : top) names.push_back(t.name);
+  CHECK(names == std::vector<std::string>{"t2500", "t4321", "t17", "t4999", "t4998"});
+  CHECK(top[0].subscribers == 2);
+  CHECK(top[3].last_id == b.last_id());
+  CHECK(top[3].retained == 1);
+  CHECK(top[3].published == 1);
+}
