@@ -287,6 +287,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (config & 8) {
     settings.max_topics_per_subscription = 2;
     settings.max_events_per_publish = 2;
+    settings.max_topics_per_event = 2;
     settings.max_data_bytes = 8;
   }
   static const std::unique_ptr<herald::JwtVerifier> hs256 =
