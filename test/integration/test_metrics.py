@@ -735,6 +735,28 @@ class MetricsTopics(MetricsMixin, HeraldTestCase):
 # Health and readiness
 # --------------------------------------------------------------------------
 
+class StatsStreamShared(HeraldTestCase):
+    """/stats/stream computes the figures once per tick for every stream, whatever
+    thread serves it: streams on both threads get the very same frames."""
+    SERVER_ARGS = ["--threads", "2"]
+
+    def test_stats_frames_are_computed_once_for_all_threads(self):
+        # Four streams, dealt round-robin over the two threads; nothing else asks for /stats.
+        feeds = [self.sse([], target="/stats/stream") for _ in range(4)]
+        for f in feeds:
+            self.assertEqual(f.status, 200)
+        ticks = 3
+        frames = []
+        for f in feeds:
+            evs = [e for e in f.read_n(1 + ticks, timeout=ticks + 3) if e.event == "stats"]
+            frames.append([json.loads(e.data)["uptime_seconds"] for e in evs[1:]])  # after the opening one
+        distinct = {u for per_stream in frames for u in per_stream}
+        # One computation per tick (one more if the threads' ticks straddle the refresh),
+        # where each thread computing its own would give twice as many.
+        self.assertLessEqual(len(distinct), ticks + 1,
+                             "%d different stats frames over %d ticks on 4 streams: %r" % (len(distinct), ticks, frames))
+
+
 class Health(HeraldTestCase):
 
     def test_healthz_and_readyz(self):
