@@ -8,17 +8,20 @@
 namespace herald {
 
 namespace {
-// The distinct names of `lists`, found before taking the lock so the limit check under it
-// costs at most one lookup per name.
-template <typename Lists, typename Topics>
-std::vector<const std::string*> distinct_names(const Lists& lists, Topics topics_of) {
-  std::vector<const std::string*> out;
-  std::unordered_set<std::string_view> seen;
-  for (const auto& item : lists)
-    for (const std::string& name : topics_of(item))
-      if (seen.insert(name).second) out.push_back(&name);
-  return out;
-}
+// Collects the distinct topic names of a request before the lock is taken, so the limit
+// check under it costs at most one lookup per name.
+class DistinctNames {
+ public:
+  void add(const std::vector<std::string>& names) {
+    for (const std::string& name : names)
+      if (seen_.insert(name).second) list_.push_back(&name);
+  }
+  const std::vector<const std::string*>& list() const { return list_; }
+
+ private:
+  std::unordered_set<std::string_view> seen_;
+  std::vector<const std::string*> list_;
+};
 
 // Buckets of the topic table visited per hold of the lock by expire() and busiest_topics():
 // about a thousand topics, well under a millisecond, however many topics there are.
@@ -27,7 +30,8 @@ constexpr std::size_t buckets_per_slice = 1024;
 
 Broker::Broker(BrokerOptions options)
     : options_(options),
-      subscriber_topic_limit_(options.max_topics == 0 ? 0 : std::max<std::size_t>(1, options.max_topics - options.max_topics / 4)),
+      subscriber_topic_limit_(options.max_topics == 0 ? 0
+                                                      : std::max<std::size_t>(1, options.max_topics - options.max_topics / 4)),
       next_id_(options.first_id) {
   for (std::size_t i = 0; i < std::max<std::size_t>(options_.shards, 1); ++i)
     mailboxes_.push_back(std::make_unique<Mailbox>());
@@ -40,7 +44,8 @@ Broker::Topic& Broker::topic(const std::string& name) {
   auto it = topics_.find(name);
   if (it != topics_.end()) return it->second;
   std::uint64_t floor = std::max(options_.first_id - 1, reaped_floor_);
-  return topics_.emplace(name, Topic{TopicHistory(options_.history_size, options_.history_max_age, floor)}).first->second;
+  Topic fresh{TopicHistory(options_.history_size, options_.history_max_age, floor)};
+  return topics_.emplace(name, std::move(fresh)).first->second;
 }
 
 bool Broker::room_for(const std::vector<const std::string*>& names, std::size_t limit) const {
@@ -76,14 +81,15 @@ std::optional<std::vector<std::uint64_t>> Broker::publish(const std::vector<Mess
     events.push_back(std::move(event));
     fields.push_back(sse::encode_event_fields(m.type, m.data));
   }
-  std::vector<const std::string*> names;
-  if (options_.max_topics > 0) names = distinct_names(messages, [](const Message& m) -> const auto& { return m.topics; });
+  DistinctNames names;
+  if (options_.max_topics > 0)
+    for (const Message& m : messages) names.add(m.topics);
   std::vector<std::uint64_t> ids;
   ids.reserve(messages.size());
   wake.assign(mailboxes_.size(), false);
 
   std::lock_guard lock(mutex_);
-  if (!room_for(names, options_.max_topics)) {
+  if (!room_for(names.list(), options_.max_topics)) {
     ++topic_limit_refusals_;
     return std::nullopt;
   }
@@ -109,11 +115,11 @@ std::optional<std::vector<std::uint64_t>> Broker::publish(const std::vector<Mess
 std::optional<Snapshot> Broker::subscribe(const std::vector<std::string>& topics, std::optional<std::uint64_t> after) {
   Snapshot snap;
   auto now = Clock::now();
-  std::vector<const std::string*> names;
-  if (subscriber_topic_limit_ > 0) names = distinct_names(std::vector{&topics}, [](const auto* list) -> const auto& { return *list; });
+  DistinctNames names;
+  if (subscriber_topic_limit_ > 0) names.add(topics);
   {
     std::lock_guard lock(mutex_);
-    if (!room_for(names, subscriber_topic_limit_)) {
+    if (!room_for(names.list(), subscriber_topic_limit_)) {
       ++topic_limit_refusals_;
       return std::nullopt;
     }

@@ -68,7 +68,8 @@ class FakeHub : public herald::Hub {
       for (const std::string& t : m.topics) FUZZ_CHECK(herald::valid_topic_name(t), "topic '" + escaped(t) + "'");
       FUZZ_CHECK(herald::sse::valid_event_type(m.type) && m.type.rfind("herald-", 0) != 0, "type '" + escaped(m.type) + "'");
       FUZZ_CHECK(m.data.size() <= settings->max_data_bytes, "data of " + std::to_string(m.data.size()) + " bytes");
-      FUZZ_CHECK(m.topics.size() <= settings->max_topics_per_event, "an event on " + std::to_string(m.topics.size()) + " topics");
+      FUZZ_CHECK(m.topics.size() <= settings->max_topics_per_event,
+                 "an event on " + std::to_string(m.topics.size()) + " topics");
     }
     last_ids.clear();
     for (std::size_t i = 0; i < messages.size(); ++i) last_ids.push_back(next_id++);
