@@ -26,12 +26,16 @@ class DistinctNames {
 // Buckets of the topic table visited per hold of the lock by expire() and busiest_topics():
 // about a thousand topics, well under a millisecond, however many topics there are.
 constexpr std::size_t buckets_per_slice = 1024;
+
+// Subscriptions may fill three quarters of the topic limit; the rest is for publishers.
+std::size_t subscribers_share(std::size_t max_topics) {
+  return max_topics == 0 ? 0 : std::max<std::size_t>(1, max_topics - max_topics / 4);
+}
 }  // namespace
 
 Broker::Broker(BrokerOptions options)
     : options_(options),
-      subscriber_topic_limit_(options.max_topics == 0 ? 0
-                                                      : std::max<std::size_t>(1, options.max_topics - options.max_topics / 4)),
+      subscriber_topic_limit_(subscribers_share(options.max_topics)),
       next_id_(options.first_id) {
   for (std::size_t i = 0; i < std::max<std::size_t>(options_.shards, 1); ++i)
     mailboxes_.push_back(std::make_unique<Mailbox>());
