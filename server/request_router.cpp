@@ -202,7 +202,8 @@ RouteResult RequestRouter::stream(const HttpRequest& request, StreamRequest s) c
       {"Cache-Control", "no-cache"},
       {"X-Accel-Buffering", "no"},
   };
-  add_cors(request, headers);
+  add_cors(request, s.cors_headers);
+  headers.insert(headers.end(), s.cors_headers.begin(), s.cors_headers.end());
   s.response_head = s.chunked ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
   for (const auto& [name, value] : headers) s.response_head += name + ": " + value + "\r\n";
   s.response_head += s.chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Connection: close\r\n\r\n";

@@ -43,6 +43,8 @@ struct StreamRequest {
   /// number): every topic then gets the history-truncated notice.
   std::optional<std::string> unusable_last_id;
   std::string response_head;  ///< status line and headers, ready to write
+  /// The CORS headers of response_head, for an error answered instead of the stream.
+  std::vector<std::pair<std::string, std::string>> cors_headers;
   bool chunked = true;        ///< HTTP/1.1: chunked framing; HTTP/1.0: close-delimited
   bool notify_replay = false; ///< send herald-replay-complete after a replay (?notifyReplay=1)
   bool stats = false;         ///< the /stats/stream feed instead of topics

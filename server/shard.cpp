@@ -18,7 +18,8 @@
 namespace herald {
 
 namespace {
-constexpr std::size_t reclaim_trim_threshold = 1024;  ///< topics reclaimed in one sweep
+// Topics reclaimed by one expiry sweep from which their memory is handed back to the system.
+constexpr std::size_t reclaim_trim_threshold = 1024;
 
 EventPtr control_frame(std::string frame) {
   auto e = std::make_shared<Event>();
@@ -155,6 +156,7 @@ void Shard::open_stream(Transport transport, ConnectionSlot slot, StreamRequest 
     stats_.reject(503);
     HttpResponse r = json_error(503, "too many topics: the server holds its --max-topics limit (" +
                                          std::to_string(settings_.max_topics) + "); try again later");
+    r.headers.insert(r.headers.end(), request.cors_headers.begin(), request.cors_headers.end());
     r.close = true;
     stream->refuse(r.to_string(!request.chunked));
     return;

@@ -1469,8 +1469,9 @@ class TopicFlood(HostileCase):
         r = self.post(json.dumps({"topic": "%s-0-0" % prefix, "data": "ok"}).encode())
         self.assertEqual(r.status, 200, "publishing to an existing topic when full: %r" % r)
         # A subscription that would create a topic is refused too (the last quarter is the publishers').
-        r = request(self.port, "GET", "/events?topic=" + prefix + "-sub", timeout=5)
+        r = request(self.port, "GET", "/events?topic=" + prefix + "-sub", [("Origin", "https://app.example")], timeout=5)
         self.assert_json_error(r, 503, "a subscription to a new topic when full")
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), "*", "the refusal is readable cross-origin")
         m = metrics(self.port)
         self.assertGreaterEqual(m.get("herald_topics_limit_refusals_total", 0), statuses[503] + 2)
 
