@@ -1,15 +1,30 @@
 #include "broker/sse_encoder.hpp"
 
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 namespace herald::sse {
 
 std::string encode_event(std::uint64_t id, std::string_view type, std::string_view data) {
+  return with_id(id, encode_event_fields(type, data));
+}
+
+std::string with_id(std::uint64_t id, std::string_view fields) {
+  char digits[24];
+  int n = std::snprintf(digits, sizeof digits, "%llu", static_cast<unsigned long long>(id));
   std::string out;
-  out.reserve(data.size() + type.size() + 40);
+  out.reserve(fields.size() + 5 + static_cast<std::size_t>(n));
   out += "id: ";
-  out += std::to_string(id);
+  out.append(digits, static_cast<std::size_t>(n));
   out += '\n';
+  out += fields;
+  return out;
+}
+
+std::string encode_event_fields(std::string_view type, std::string_view data) {
+  std::string out;
+  out.reserve(data.size() + type.size() + 16);
   if (!type.empty()) {
     out += "event: ";
     out += type;

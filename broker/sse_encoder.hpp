@@ -16,6 +16,11 @@ inline constexpr std::string_view truncated_event_type = "herald-history-truncat
 /// `data:` line each; `type` must already be free of CR, LF and NUL (see valid_event_type).
 std::string encode_event(std::uint64_t id, std::string_view type, std::string_view data);
 
+/// The same frame in two steps, so the costly part runs before the id is known: the fields
+/// after the id line, then the frame with its id line (one copy of `fields`).
+std::string encode_event_fields(std::string_view type, std::string_view data);
+std::string with_id(std::uint64_t id, std::string_view fields);
+
 /// The bytes that open every stream: the reconnect delay and a comment.
 std::string encode_stream_open(std::uint64_t retry_ms);
 

@@ -31,6 +31,10 @@ struct Settings {
   Millis write_timeout{30000};  ///< a stream whose write makes no progress this long is closed
   Millis write_batch_window{1};  ///< writes to streams at most once per window while events keep coming
   std::size_t max_topics_per_subscription = 64;
+  /// Topics held at once (with subscribers or retained events); 0: no limit. A publish or
+  /// subscription that would create more is refused with 503.
+  std::size_t max_topics = 100'000;
+  std::size_t max_topics_per_event = 64;  ///< topics one published event may name (413 beyond)
   Millis header_timeout{10000};
   Millis body_timeout{30000};
   Millis idle_timeout{60000};

@@ -127,6 +127,12 @@ const std::vector<Option>& options() {
                &Settings::write_batch_window, Millis(0)),
       number("max-topics-per-subscription", "topics one /events request may list", &Settings::max_topics_per_subscription,
              1, 100'000),
+      number("max-topics",
+             "topics held at once (with subscribers or retained events); a publish or subscription that would "
+             "create more gets 503 (0: no limit)",
+             &Settings::max_topics, 0, 100'000'000),
+      number("max-topics-per-event", "topics one published event may name (413 beyond)",
+             &Settings::max_topics_per_event, 1, 100'000),
       duration("header-timeout", "time allowed to send a request's headers (408 beyond)", &Settings::header_timeout,
                Millis(10)),
       duration("body-timeout", "time allowed to send a request's body after its headers", &Settings::body_timeout,

@@ -65,7 +65,7 @@ class FakeHub : public herald::Hub {
   std::vector<std::uint64_t> last_ids;
   bool published = false;
 
-  std::vector<std::uint64_t> publish(const std::vector<herald::Message>& messages) override {
+  std::optional<std::vector<std::uint64_t>> publish(const std::vector<herald::Message>& messages) override {
     FUZZ_CHECK(accepting_, "publish while not accepting");
     FUZZ_CHECK(!messages.empty(), "publish of nothing");
     FUZZ_CHECK(messages.size() <= settings->max_events_per_publish, "too many events reached the hub");
@@ -74,6 +74,8 @@ class FakeHub : public herald::Hub {
       for (const std::string& t : m.topics) FUZZ_CHECK(herald::valid_topic_name(t), "topic '" + escaped(t) + "'");
       FUZZ_CHECK(herald::sse::valid_event_type(m.type) && m.type.rfind("herald-", 0) != 0, "type '" + escaped(m.type) + "'");
       FUZZ_CHECK(m.data.size() <= settings->max_data_bytes, "data of " + std::to_string(m.data.size()) + " bytes");
+      FUZZ_CHECK(m.topics.size() <= settings->max_topics_per_event,
+                 "an event on " + std::to_string(m.topics.size()) + " topics");
     }
     last_ids.clear();
     for (std::size_t i = 0; i < messages.size(); ++i) last_ids.push_back(next_id++);
@@ -84,6 +86,11 @@ class FakeHub : public herald::Hub {
   bool ready() const override { return ready_; }
   std::string metrics() const override { return "# HELP herald_up 1\nherald_up 1\n"; }
   std::string stats() const override { return R"({"connections":1,"topics":[]})"; }
+  herald::EventPtr stats_frame() const override {
+    auto e = std::make_shared<herald::Event>();
+    e->frame = herald::sse::encode_control("stats", stats());
+    return e;
+  }
 };
 
 const std::string* header(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view name) {
@@ -310,6 +317,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (config & 8) {
     settings.max_topics_per_subscription = 2;
     settings.max_events_per_publish = 2;
+    settings.max_topics_per_event = 2;
     settings.max_data_bytes = 8;
   }
   static const std::unique_ptr<herald::JwtVerifier> hs256 =

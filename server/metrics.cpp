@@ -51,6 +51,9 @@ std::string render_prometheus(const ServerFigures& f) {
   metric("herald_streams_opened_total", "counter", "Event streams opened.", f.streams_opened);
   metric("herald_subscriptions_active", "gauge", "Topic subscriptions of the open streams.", f.subscriptions);
   metric("herald_topics", "gauge", "Topics with subscribers or history.", f.topics);
+  metric("herald_topics_limit_refusals_total", "counter",
+         "Publishes and subscriptions refused (503) because they would create topics beyond --max-topics.",
+         f.topic_limit_refusals);
   metric("herald_events_published_total", "counter", "Events published.", f.events_published);
   metric("herald_events_delivered_total", "counter", "Events queued to streams (live and replayed).",
          f.events_delivered);
@@ -108,6 +111,7 @@ nlohmann::json figures_to_json(const ServerFigures& f) {
           {"streams", f.streams_open},
           {"subscriptions", f.subscriptions},
           {"topics", f.topics},
+          {"topics_limit_refusals", f.topic_limit_refusals},
           {"events_published", f.events_published},
           {"events_delivered", f.events_delivered},
           {"last_event_id", f.last_event_id},

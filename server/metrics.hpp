@@ -21,6 +21,7 @@ struct ServerFigures {
   std::uint64_t streams_opened = 0;
   std::uint64_t subscriptions = 0;
   std::uint64_t topics = 0;
+  std::uint64_t topic_limit_refusals = 0;  ///< publishes and subscriptions refused by --max-topics
   std::uint64_t events_published = 0;
   std::uint64_t last_event_id = 0;
   std::uint64_t events_delivered = 0;

@@ -198,7 +198,8 @@ RouteResult RequestRouter::stream(const HttpRequest& request, StreamRequest s) c
       {"Cache-Control", "no-cache"},
       {"X-Accel-Buffering", "no"},
   };
-  add_cors(request, headers);
+  add_cors(request, s.cors_headers);
+  headers.insert(headers.end(), s.cors_headers.begin(), s.cors_headers.end());
   s.response_head = s.chunked ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
   for (const auto& [name, value] : headers) s.response_head += name + ": " + value + "\r\n";
   s.response_head += s.chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Connection: close\r\n\r\n";
@@ -222,12 +223,20 @@ HttpResponse RequestRouter::publish(const HttpRequest& request, const QueryParam
           return json_error(403, "the token does not allow publishing to topic '" + topic + "'");
   if (d.messages.size() > settings_.max_events_per_publish)
     return json_error(413, "too many events in one request: at most " + std::to_string(settings_.max_events_per_publish));
-  for (std::size_t i = 0; i < d.messages.size(); ++i)
+  for (std::size_t i = 0; i < d.messages.size(); ++i) {
+    std::string which = d.batch ? "event " + std::to_string(i) + ": " : std::string();
     if (d.messages[i].data.size() > settings_.max_data_bytes)
-      return json_error(413, (d.batch ? "event " + std::to_string(i) + ": " : std::string()) + "data too large: at most " +
-                                 std::to_string(settings_.max_data_bytes) + " bytes per event");
-  std::vector<std::uint64_t> ids = hub_.publish(d.messages);
-  nlohmann::json body = d.batch ? nlohmann::json{{"ids", ids}} : nlohmann::json{{"id", ids.front()}};
+      return json_error(413, which + "data too large: at most " + std::to_string(settings_.max_data_bytes) +
+                                 " bytes per event");
+    if (d.messages[i].topics.size() > settings_.max_topics_per_event)
+      return json_error(413, which + "too many topics in one event: at most " +
+                                 std::to_string(settings_.max_topics_per_event) + " (--max-topics-per-event)");
+  }
+  auto ids = hub_.publish(d.messages);
+  if (!ids)
+    return json_error(503, "too many topics: the server holds its --max-topics limit (" +
+                               std::to_string(settings_.max_topics) + ") and this publish would create more");
+  nlohmann::json body = d.batch ? nlohmann::json{{"ids", *ids}} : nlohmann::json{{"id", ids->front()}};
   return json_response(200, body.dump());
 }
 

@@ -19,8 +19,9 @@ namespace herald {
 class Hub {
  public:
   virtual ~Hub() = default;
-  /// Publishes and returns the assigned ids once the events are in history. Any thread.
-  virtual std::vector<std::uint64_t> publish(const std::vector<Message>& messages) = 0;
+  /// Publishes and returns the assigned ids once the events are in history; nothing, and
+  /// nothing published, when the new topics would exceed --max-topics. Any thread.
+  virtual std::optional<std::vector<std::uint64_t>> publish(const std::vector<Message>& messages) = 0;
   /// False while shutting down.
   virtual bool accepting() const = 0;
   /// False from the moment a stop is requested (readiness), while work may still be served.
@@ -29,6 +30,8 @@ class Hub {
   virtual std::string metrics() const = 0;
   /// JSON for /stats.
   virtual std::string stats() const = 0;
+  /// The same JSON as an `event: stats` frame for /stats/stream, shared by every stream.
+  virtual EventPtr stats_frame() const = 0;
 };
 
 /// A valid GET /events: the connection becomes a stream.
@@ -41,6 +44,8 @@ struct StreamRequest {
   /// number): every topic then gets the history-truncated notice.
   std::optional<std::string> unusable_last_id;
   std::string response_head;  ///< status line and headers, ready to write
+  /// The CORS headers of response_head, for an error answered instead of the stream.
+  std::vector<std::pair<std::string, std::string>> cors_headers;
   bool chunked = true;        ///< HTTP/1.1: chunked framing; HTTP/1.0: close-delimited
   bool notify_replay = false; ///< send herald-replay-complete after a replay (?notifyReplay=1)
   bool stats = false;         ///< the /stats/stream feed instead of topics

@@ -17,6 +17,7 @@
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "auth/jwt_verifier.hpp"
 #include "config/settings_loader.hpp"
 #include "server/shard.hpp"
 #include "server/tls_context.hpp"
@@ -55,6 +56,7 @@ BrokerOptions broker_options(const Settings& s) {
   o.history_max_age = s.history_max_age;
   o.first_id = first_event_id();
   o.shards = s.effective_threads();
+  o.max_topics = s.max_topics;
   return o;
 }
 
@@ -66,6 +68,7 @@ Server::Server(Settings settings)
       limiter_(settings_.max_connections, settings_.max_connections_per_client),
       verifier_(make_verifier(settings_)),
       router_(settings_, *this, verifier_.get()),
+      stats_cache_([this] { return compute_stats(); }),
       tls_(make_tls_context(settings_)) {
   for (std::size_t i = 0; i < broker_.shard_count(); ++i)
     shards_.push_back(std::make_unique<Shard>(i, broker_, settings_, router_, *this));
@@ -211,6 +214,7 @@ ServerFigures Server::figures() const {
   f.connections_accepted = counters_.accepted_connections.load(std::memory_order_relaxed);
   for (const auto& shard : shards_) f.add(shard->stats());
   f.topics = broker_.topic_count();
+  f.topic_limit_refusals = broker_.topic_limit_refusals();
   f.events_published = broker_.published();
   f.last_event_id = f.events_published ? broker_.last_id() : 0;
   if (!settings_.metrics_topics.empty()) f.labelled_topics = broker_.topic_infos(settings_.metrics_topics);
@@ -219,19 +223,23 @@ ServerFigures Server::figures() const {
 
 std::string Server::metrics() const { return render_prometheus(figures()); }
 
-std::string Server::stats() const {
+std::string Server::compute_stats() const {
   constexpr std::size_t listed = 100;
   nlohmann::json out = figures_to_json(figures());
   std::size_t total = 0;
-  out["topic_list"] = topics_to_json(broker_.busiest_topics(listed, total));
+  // /stats is open to anyone: private topics' names stay out of the list (the totals count them).
+  TopicFilter is_public;
+  if (!settings_.private_topics.empty())
+    is_public = [this](std::string_view name) { return !topic_allowed(settings_.private_topics, name); };
+  out["topic_list"] = topics_to_json(broker_.busiest_topics(listed, total, is_public));
   out["topic_list_truncated"] = total > listed;
   out["demo"] = settings_.demo;
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::vector<std::uint64_t> Server::publish(const std::vector<Message>& messages) {
+std::optional<std::vector<std::uint64_t>> Server::publish(const std::vector<Message>& messages) {
   std::vector<bool> wake;
-  std::vector<std::uint64_t> ids = broker_.publish(messages, wake);
+  auto ids = broker_.publish(messages, wake);
   for (std::size_t i = 0; i < wake.size(); ++i)
     if (wake[i]) shards_[i]->wake();
   return ids;

@@ -15,6 +15,7 @@
 #include "server/metrics.hpp"
 #include "server/request_router.hpp"
 #include "server/server_counters.hpp"
+#include "server/stats_cache.hpp"
 
 namespace herald {
 
@@ -45,11 +46,15 @@ class Server : public Hub {
   /// Blocks until stop() was called and connections ended (or the grace period passed).
   void wait();
 
-  std::vector<std::uint64_t> publish(const std::vector<Message>& messages) override;
+  std::optional<std::vector<std::uint64_t>> publish(const std::vector<Message>& messages) override;
   bool accepting() const override { return accepting_.load(std::memory_order_relaxed); }
   bool ready() const override { return ready_.load(std::memory_order_relaxed); }
   std::string metrics() const override;
-  std::string stats() const override;
+  /// Exact at the time of asking; requests that arrive together share one computation.
+  std::string stats() const override { return stats_cache_.get(Clock::duration::zero())->json; }
+  /// Every shard's streams tick about once a second: 900 ms lets each tick see new figures
+  /// while all shards share one computation (and one frame) per tick.
+  EventPtr stats_frame() const override { return stats_cache_.get(std::chrono::milliseconds(900))->frame; }
   /// Every shard's counters summed with the broker's, at this moment. Any thread.
   ServerFigures figures() const;
 
@@ -60,6 +65,8 @@ class Server : public Hub {
   asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, bool tls);
   std::shared_ptr<asio::ssl::context> tls_context() const;
   asio::awaitable<void> demo_loop();
+  /// The /stats JSON, computed afresh (the cache calls it).
+  std::string compute_stats() const;
 
   Settings settings_;
   Broker broker_;
@@ -67,6 +74,7 @@ class Server : public Hub {
   ConnectionLimiter limiter_;
   std::unique_ptr<JwtVerifier> verifier_;  ///< null: authorization off
   RequestRouter router_;
+  mutable StatsCache stats_cache_;
   std::vector<std::unique_ptr<Shard>> shards_;
   mutable std::mutex tls_mutex_;  ///< guards tls_: swapped by reload_tls(), read once per accept
   std::shared_ptr<asio::ssl::context> tls_;  ///< null: TLS off

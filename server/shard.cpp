@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <malloc.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
@@ -16,6 +18,9 @@
 namespace herald {
 
 namespace {
+// Topics reclaimed by one expiry sweep from which their memory is handed back to the system.
+constexpr std::size_t reclaim_trim_threshold = 1024;
+
 EventPtr control_frame(std::string frame) {
   auto e = std::make_shared<Event>();
   e->frame = std::move(frame);
@@ -135,12 +140,11 @@ void Shard::open_stream(Transport transport, ConnectionSlot slot, StreamRequest 
                                                 request.chunked, settings_.max_pending_bytes);
   if (stopping_) return;
   streams_.add(stream);
-  ShardStats::add(stats_.streams_opened);
   ShardStats::add(stats_.streams_open);
   if (request.stats) {
+    ShardStats::add(stats_.streams_opened);
     stats_streams_.push_back(stream.get());
-    stream->start(std::move(request.response_head),
-                  {stream_open_, control_frame(sse::encode_control("stats", hub_.stats()))}, 0);
+    stream->start(std::move(request.response_head), {stream_open_, hub_.stats_frame()}, 0);
     return;
   }
   const auto& topics = stream->topics();
@@ -150,7 +154,20 @@ void Shard::open_stream(Transport transport, ConnectionSlot slot, StreamRequest 
   // Registered before the snapshot, on this thread: every event after the snapshot's
   // high-water mark reaches the stream through drain(), and the ones before it through the
   // replay, so the seam has no gap; the cursor drops the overlap.
-  Snapshot snap = broker_.subscribe(stream->topics(), request.after);
+  std::optional<Snapshot> subscribed = broker_.subscribe(stream->topics(), request.after);
+  if (!subscribed) {
+    // Its new topics do not fit: a plain 503 instead of the stream, nothing counted.
+    unindex(stream.get());
+    stats_.reject(503);
+    HttpResponse r = json_error(503, "too many topics: the server holds its --max-topics limit (" +
+                                         std::to_string(settings_.max_topics) + "); try again later");
+    r.headers.insert(r.headers.end(), request.cors_headers.begin(), request.cors_headers.end());
+    r.close = true;
+    stream->refuse(r.to_string(!request.chunked));
+    return;
+  }
+  Snapshot& snap = *subscribed;
+  ShardStats::add(stats_.streams_opened);
   std::vector<EventPtr> opening{stream_open_};
   if (request.unusable_last_id) {
     opening.push_back(control_frame(sse::encode_truncated_notice(stream->topics(), *request.unusable_last_id)));
@@ -201,6 +218,15 @@ void Shard::remove_stream(StreamSession* stream) {
   broker_.unsubscribe(stream->topics());
   ShardStats::sub(stats_.streams_open);
   ShardStats::sub(stats_.subscriptions, stream->topics().size());
+  unindex(stream);
+  if (auto it = std::find(stats_streams_.begin(), stats_streams_.end(), stream); it != stats_streams_.end()) {
+    *it = stats_streams_.back();
+    stats_streams_.pop_back();
+  }
+  streams_.remove(stream);
+}
+
+void Shard::unindex(StreamSession* stream) {
   for (const std::string& topic : stream->topics()) {
     auto it = subscribers_.find(topic);
     if (it == subscribers_.end()) continue;
@@ -212,11 +238,6 @@ void Shard::remove_stream(StreamSession* stream) {
     }
     if (list.empty()) subscribers_.erase(it);
   }
-  if (auto it = std::find(stats_streams_.begin(), stats_streams_.end(), stream); it != stats_streams_.end()) {
-    *it = stats_streams_.back();
-    stats_streams_.pop_back();
-  }
-  streams_.remove(stream);
 }
 
 void Shard::add_connection(Connection* connection) { connections_.add(connection); }
@@ -288,12 +309,14 @@ void Shard::tick() {
   });
   if (!stats_streams_.empty() && now >= next_stats_) {
     next_stats_ = now + std::chrono::seconds(1) - tick_interval_ / 2;
-    EventPtr frame = control_frame(sse::encode_control("stats", hub_.stats()));
+    EventPtr frame = hub_.stats_frame();
     for (StreamSession* s : stats_streams_) s->push(frame);
   }
   flush_dirty();
   connections_.for_each([&](Connection* c) { c->check_deadline(now); });
-  if (index_ == 0) broker_.expire(now);
+  // After many topics went at once, hand their memory back to the system: the allocator
+  // would otherwise keep the freed pages between live ones.
+  if (index_ == 0 && broker_.expire(now) >= reclaim_trim_threshold) malloc_trim(0);
 }
 
 }  // namespace herald

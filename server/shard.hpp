@@ -64,6 +64,8 @@ class Shard {
   const ShardStats& stats() const { return stats_; }
 
  private:
+  /// Takes `stream` out of the topic index.
+  void unindex(StreamSession* stream);
   void drain();
   void take_mailbox();
   void flush_dirty();

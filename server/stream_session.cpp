@@ -47,6 +47,15 @@ void StreamSession::start(std::string head, const std::vector<EventPtr>& opening
   }
 }
 
+void StreamSession::refuse(std::string response) {
+  topics_.clear();  // never subscribed: closing must not unsubscribe them
+  chunked_ = false;
+  head_ = std::move(response);
+  finishing_ = true;
+  last_write_ = Clock::now();
+  write();  // its completion finds nothing more to send and closes
+}
+
 void StreamSession::enqueue(const EventPtr& event) {
   queued_.push_back(event);
   queued_bytes_ += event->frame.size();

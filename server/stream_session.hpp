@@ -33,6 +33,10 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   /// and starts watching the socket. Events with id <= cursor are skipped afterwards.
   void start(std::string head, const std::vector<EventPtr>& opening, std::uint64_t cursor);
 
+  /// Instead of start(): writes `response` (a complete HTTP response that closes the
+  /// connection) and closes. The stream subscribed to nothing and leaves nothing to undo.
+  void refuse(std::string response);
+
   /// A live event for one of this stream's topics; skipped if already sent (an event on
   /// several topics, or one the replay covered).
   /// Returns whether the event was queued.

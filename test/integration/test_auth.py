@@ -113,6 +113,35 @@ class Auth(HeraldTestCase):
         self.track(again)
         self.assertEqual(again.next_event().int_id, public)
 
+    def test_stats_never_name_private_topics(self):
+        # Private topics with a subscriber and events, so they would rank first; a public one beside.
+        reader = SSEClient(self.port, ["orders/stats-9", "secret"],
+                           headers=[("Authorization", "Bearer " + hs256(grants(subscribe=["orders/*", "secret"])))])
+        self.track(reader)
+        self.assertEqual(reader.status, 200)
+        pub = self.publisher_token()
+        for topic in ("orders/stats-9", "secret", "stats-public"):
+            self.assertEqual(self.post(topic, "x", token=pub).status, 200)
+        st = request(self.port, "GET", "/stats").json()
+        names = [t["name"] for t in st["topic_list"]]
+        self.assertIn("stats-public", names, "the public topic is listed")
+        self.assertNotIn("orders/stats-9", names, "GET /stats names a private topic")
+        self.assertNotIn("secret", names, "GET /stats names a private topic")
+        self.assertGreaterEqual(st["topics"], len(names) + 2, "the total still counts private topics")
+        # The dashboard's feed, anonymous like /stats: its first frame and the next one.
+        feed = self.track(SSEClient(self.port, target="/stats/stream"))
+        self.assertEqual(feed.status, 200)
+        frames = feed.read_until(lambda e: e.event == "stats", 5)
+        frames += feed.read_until(lambda e: e.event == "stats", 5)
+        for e in frames:
+            if e.event != "stats":
+                continue
+            listed = [t["name"] for t in json.loads(e.data)["topic_list"]]
+            self.assertIn("stats-public", listed)
+            self.assertNotIn("orders/stats-9", listed, "/stats/stream names a private topic")
+            self.assertNotIn("secret", listed, "/stats/stream names a private topic")
+            self.assertNotIn("orders/stats-9", e.data)
+
 
 class TokenExpiry(HeraldTestCase):
     """A stream that reads by a token's grant ends when the token runs out, after a warning,

@@ -1579,5 +1579,169 @@ def flood_stream(tc, port, tls=None):
     return sent, False
 
 
+# --------------------------------------------------------------------------
+# Topic floods
+# --------------------------------------------------------------------------
+
+def topic_count(port):
+    return request(port, "GET", "/stats", timeout=5).json()["topics"]
+
+
+def flood_body(prefix, start, events, per_event):
+    """A JSON batch of `events` events, each naming `per_event` topics never used before."""
+    batch = [{"topic": ["%s-%d" % (prefix, start + e * per_event + k) for k in range(per_event)], "data": "f"}
+             for e in range(events)]
+    return json.dumps(batch).encode()
+
+
+class TopicFlood(HostileCase):
+    """Publishes that each name thousands of new topics: refused beyond
+    --max-topics-per-event (413) and --max-topics (503, nothing of it published),
+    memory bounded by the topic limit, and other publishers never stalled."""
+
+    MAX_TOPICS = 5000
+    PER_EVENT = 64
+    SERVER_ARGS = SERVER_ARGS + ["--max-topics", str(MAX_TOPICS), "--max-topics-per-event", str(PER_EVENT)]
+    # Bound on what the topics may cost: 2 KiB per topic the limit admits (a topic with one
+    # event costs about 0.5 KiB), against 100+ KiB per request without the limit.
+    BYTES_PER_TOPIC = 2048
+
+    def post(self, body):
+        return request(self.port, "POST", "/publish", [("Content-Type", "application/json")], body, timeout=10)
+
+    def test_topic_flood(self):
+        w = self.start_witness()
+        pid = self.server.proc.pid
+        prefix = self.topic("flood")
+        rss_start = rss_bytes(pid)
+        topics_start = topic_count(self.port)
+
+        # One event naming too many topics: 413 before the broker is touched.
+        big = json.dumps({"topic": ["%s-big-%d" % (prefix, i) for i in range(5000)], "data": "x"}).encode()
+        r = self.post(big)
+        self.assert_json_error(r, 413, "an event on 5000 topics")
+        self.assertIn("max-topics-per-event", r.json()["error"])
+        self.assertEqual(topic_count(self.port), topics_start, "the refused event created topics")
+
+        # Many publishes of 10 events x 64 new topics each, for two seconds, from two threads.
+        statuses = {}
+        sent = [0]
+        lock = threading.Lock()
+        stop = time.monotonic() + 2.0
+
+        def flooder(k):
+            conn = HttpConnection(self.port)
+            i = 0
+            try:
+                while time.monotonic() < stop:
+                    body = flood_body("%s-%d" % (prefix, k), i * 640, 10, self.PER_EVENT)
+                    i += 1
+                    r = conn.request("POST", "/publish", [("Content-Type", "application/json")], body)
+                    with lock:
+                        statuses[r.status] = statuses.get(r.status, 0) + 1
+                        sent[0] += len(body)
+                    if r.status == 503:
+                        self.assertIn("max-topics", r.json()["error"])
+            finally:
+                conn.close()
+        threads = [threading.Thread(target=flooder, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(set(statuses) - {200, 503}, set(), "flood answers: %r" % statuses)
+        self.assertGreater(statuses.get(503, 0), 0, "no publish was refused for --max-topics: %r" % statuses)
+        topics_full = topic_count(self.port)
+        self.assertLessEqual(topics_full, self.MAX_TOPICS, "more topics than --max-topics")
+        self.assertGreater(topics_full, self.MAX_TOPICS - 640, "the limit refused publishes that fit")
+
+        # Filled to the limit exactly, a publish creating one topic more is refused whole;
+        # existing topics stay open.
+        room = self.MAX_TOPICS - topics_full
+        filler = [{"topic": ["%s-fill-%d" % (prefix, i) for i in range(j, min(j + self.PER_EVENT, room))], "data": "f"}
+                  for j in range(0, room, self.PER_EVENT)]
+        if filler:
+            r = self.post(json.dumps(filler).encode())
+            self.assertEqual(r.status, 200, "publishing into the last %d places: %r" % (room, r))
+        topics_full = topic_count(self.port)
+        self.assertEqual(topics_full, self.MAX_TOPICS)
+        r = self.post(json.dumps([{"topic": "%s-0-0" % prefix, "data": "ok"},
+                                  {"topic": prefix + "-one-more", "data": "no"}]).encode())
+        self.assert_json_error(r, 503, "a publish beyond --max-topics")
+        self.assertEqual(topic_count(self.port), topics_full, "a refused publish created topics")
+        r = self.post(json.dumps({"topic": "%s-0-0" % prefix, "data": "ok"}).encode())
+        self.assertEqual(r.status, 200, "publishing to an existing topic when full: %r" % r)
+        # A subscription that would create a topic is refused too (the last quarter is the publishers').
+        r = request(self.port, "GET", "/events?topic=" + prefix + "-sub", [("Origin", "https://app.example")], timeout=5)
+        self.assert_json_error(r, 503, "a subscription to a new topic when full")
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), "*", "the refusal is readable cross-origin")
+        m = metrics(self.port)
+        self.assertGreaterEqual(m.get("herald_topics_limit_refusals_total", 0), statuses[503] + 2)
+
+        growth = rss_bytes(pid) - rss_start
+        bound = self.MAX_TOPICS * self.BYTES_PER_TOPIC
+        if os.environ.get("HERALD_HOSTILE_DEBUG"):
+            sys.stderr.write("[topic flood: %r, %d bytes sent, %d topics, RSS +%d bytes (bound %d)] "
+                             % (statuses, sent[0], topics_full, growth, bound))
+        self.assertLessEqual(growth, bound, "RSS grew by %d bytes for %d topics (%d bytes sent)"
+                             % (growth, topics_full, sent[0]))
+        # assert_up, but with the table full a fresh topic would be refused: the witness's
+        # own topic is the round trip.
+        self.assertTrue(self.server.alive(), "herald died during the topic flood")
+        w.verify(self, "topic flood")
+        for path in ("/healthz", "/readyz"):
+            self.assertEqual(request(self.port, "GET", path, timeout=3).status, 200, path)
+
+
+class TopicFloodReclaimed(HostileCase):
+    """Topics whose events expired and that nobody follows are reclaimed: the topic
+    count and the memory come back down after a flood."""
+
+    SERVER_ARGS = SERVER_ARGS + ["--history-max-age", "1s", "--max-topics", "40000"]
+
+    def test_flooded_topics_are_reclaimed(self):
+        pid = self.server.proc.pid
+        prefix = self.topic("reclaim")
+        self.assert_server_healthy("before the flood")
+        time.sleep(1.2)  # what the warm-up published expires
+        rss_start = rss_bytes(pid)
+        topics_start = topic_count(self.port)
+        conn = self.conn()
+        first_id = None
+        for i in range(12):    # 12 x 50 events x 64 topics: 38,400 topics
+            body = flood_body(prefix, i * 3200, 50, 64)
+            r = conn.request("POST", "/publish", [("Content-Type", "application/json")], body)
+            self.assertEqual(r.status, 200, "flood publish %d: %r" % (i, r))
+            first_id = first_id or r.json()["ids"][0]
+        peak_topics = topic_count(self.port)
+        self.assertGreaterEqual(peak_topics, 38400)
+        rss_peak = rss_bytes(pid)
+        self.assertGreater(rss_peak - rss_start, 4 << 20, "the flood should have cost memory")
+        count = [peak_topics]
+
+        def reclaimed():
+            count[0] = topic_count(self.port)
+            return count[0] <= topics_start
+        self.assertTrue(wait_until(reclaimed, 5, 0.2),
+                        "%d topics still held 5 s after their events expired (%d before the flood)"
+                        % (count[0], topics_start))
+        rss = [rss_peak]
+
+        def memory_back():
+            rss[0] = rss_bytes(pid)
+            return rss[0] - rss_start <= (rss_peak - rss_start) // 4
+        back = wait_until(memory_back, 3, 0.2)
+        if os.environ.get("HERALD_HOSTILE_DEBUG"):
+            sys.stderr.write("[reclaim: RSS start %d, peak %d, after %d] " % (rss_start, rss_peak, rss[0]))
+        self.assertTrue(back, "RSS stayed at %d bytes after the topics went (start %d, peak %d)"
+                        % (rss[0], rss_start, rss_peak))
+        # A client that resumes a reclaimed topic from before its event is told what it missed.
+        with SSEClient(self.port, [prefix + "-0"], last_event_id=str(first_id - 1)) as c:
+            self.assertEqual(c.status, 200)
+            ev = c.next_event(3)
+            self.assertEqual(ev.event, "herald-history-truncated")
+        self.assert_server_healthy("after the reclaim")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -29,7 +29,7 @@ COUNTERS = ["herald_connections_accepted_total", "herald_streams_opened_total",
             "herald_bytes_sent_total", "herald_replays_total", "herald_events_replayed_total",
             "herald_history_truncated_total", "herald_slow_consumer_disconnects_total",
             "herald_write_timeouts_total", "herald_stream_input_disconnects_total",
-            "herald_tls_handshake_failures_total",
+            "herald_tls_handshake_failures_total", "herald_topics_limit_refusals_total",
             "herald_requests_rejected_total"]
 HISTOGRAM = "herald_publish_to_enqueue_seconds"
 REJECT_REASONS = ["bad_request", "not_found", "method_not_allowed", "timeout", "body_too_large",
@@ -53,6 +53,7 @@ STATS_KEYS = {
     "herald_write_timeouts_total": "write_timeouts",
     "herald_stream_input_disconnects_total": "stream_input_disconnects",
     "herald_tls_handshake_failures_total": "tls_handshake_failures",
+    "herald_topics_limit_refusals_total": "topics_limit_refusals",
 }
 
 
@@ -737,6 +738,28 @@ class MetricsTopics(MetricsMixin, HeraldTestCase):
 # --------------------------------------------------------------------------
 # Health and readiness
 # --------------------------------------------------------------------------
+
+class StatsStreamShared(HeraldTestCase):
+    """/stats/stream computes the figures once per tick for every stream, whatever
+    thread serves it: streams on both threads get the very same frames."""
+    SERVER_ARGS = ["--threads", "2"]
+
+    def test_stats_frames_are_computed_once_for_all_threads(self):
+        # Four streams, dealt round-robin over the two threads; nothing else asks for /stats.
+        feeds = [self.sse([], target="/stats/stream") for _ in range(4)]
+        for f in feeds:
+            self.assertEqual(f.status, 200)
+        ticks = 3
+        frames = []
+        for f in feeds:
+            evs = [e for e in f.read_n(1 + ticks, timeout=ticks + 3) if e.event == "stats"]
+            frames.append([json.loads(e.data)["uptime_seconds"] for e in evs[1:]])  # after the opening one
+        distinct = {u for per_stream in frames for u in per_stream}
+        # One computation per tick (one more if the threads' ticks straddle the refresh),
+        # where each thread computing its own would give twice as many.
+        self.assertLessEqual(len(distinct), ticks + 1,
+                             "%d different stats frames over %d ticks on 4 streams: %r" % (len(distinct), ticks, frames))
+
 
 class Health(HeraldTestCase):
 

@@ -37,6 +37,22 @@ TEST_CASE("defaults apply with no input") {
   CHECK(s.history_size == 1000);
   CHECK(s.heartbeat_interval == Millis(15000));
   CHECK(s.cors_origins == std::vector<std::string>{"*"});
+  CHECK(s.max_topics == 100'000);
+  CHECK(s.max_topics_per_event == 64);
+}
+
+TEST_CASE("topic limits come from flags, environment and file; 0 lifts max-topics only") {
+  CHECK(load_settings({"--max-topics", "500"}, {}).settings.max_topics == 500);
+  CHECK(load_settings({"--max-topics", "0"}, {}).settings.max_topics == 0);
+  CHECK(load_settings({}, {{"HERALD_MAX_TOPICS_PER_EVENT", "8"}}).settings.max_topics_per_event == 8);
+  std::string path = temp_file(R"({"max_topics": 7, "max_topics_per_event": 3})");
+  auto s = load_settings({"--config", path}, {}).settings;
+  CHECK(s.max_topics == 7);
+  CHECK(s.max_topics_per_event == 3);
+  std::remove(path.c_str());
+  CHECK_THROWS_WITH_AS(load_settings({"--max-topics-per-event", "0"}, {}), doctest::Contains("max-topics-per-event"),
+                       SettingsError);
+  CHECK_THROWS_WITH_AS(load_settings({"--max-topics", "many"}, {}), doctest::Contains("max-topics"), SettingsError);
 }
 
 TEST_CASE("file < environment < flags") {
@@ -98,7 +114,8 @@ TEST_CASE("help lists every setting with its environment variable") {
   for (const char* name : {"--host", "--port", "--threads", "--history-size", "--history-max-age",
                            "--heartbeat-interval", "--retry", "--max-connections", "--max-header-bytes",
                            "--max-body-bytes", "--max-pending-bytes", "--header-timeout", "--idle-timeout",
-                           "--cors-origins", "--log-level", "HERALD_MAX_PENDING_BYTES"})
+                           "--cors-origins", "--log-level", "HERALD_MAX_PENDING_BYTES", "--max-topics",
+                           "--max-topics-per-event", "HERALD_MAX_TOPICS"})
     CHECK_MESSAGE(help.find(name) != std::string::npos, name);
 }
 

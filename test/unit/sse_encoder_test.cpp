@@ -60,3 +60,12 @@ TEST_CASE("the token-expiring notice carries exp and has no id line") {
   CHECK(notice == "event: herald-token-expiring\ndata: {\"exp\":1893456000}\n\n");
   CHECK(sse::token_expiring_event_type.starts_with(sse::reserved_event_prefix));
 }
+
+TEST_CASE("an event encoded in two steps (fields first, id later) is the same frame") {
+  for (std::string_view data : {"", "one", "a\r\nb\rc\nd", "trailing\n"}) {
+    CHECK(sse::with_id(42, sse::encode_event_fields("", data)) == sse::encode_event(42, "", data));
+    CHECK(sse::with_id(18446744073709551615ull, sse::encode_event_fields("t", data)) ==
+          sse::encode_event(18446744073709551615ull, "t", data));
+  }
+  CHECK(sse::with_id(7, sse::encode_event_fields("t", "x")) == "id: 7\nevent: t\ndata: x\n\n");
+}

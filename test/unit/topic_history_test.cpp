@@ -99,3 +99,17 @@ TEST_CASE("an event stays alive while history holds it, and no longer") {
   h.append(event(3));
   CHECK(watch.expired());
 }
+
+TEST_CASE("a history emptied by age keeps the newest dropped id as its floor") {
+  auto start = Clock::now();
+  TopicHistory h(10, std::chrono::seconds(1), 0);
+  h.append(event(4, start));
+  h.append(event(7, start));
+  h.expire(start + std::chrono::seconds(2));
+  CHECK(h.size() == 0);
+  CHECK(h.floor() == 7);
+  CHECK(h.last_id() == 7);  // what the broker remembers when it reclaims the topic
+  std::vector<EventPtr> out;
+  CHECK_FALSE(h.collect_after(6, out));
+  CHECK(h.collect_after(7, out));
+}
