@@ -10,7 +10,6 @@
 #include <sys/resource.h>
 
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -19,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/settings_loader.hpp"
+#include "server/log_exceptions.hpp"
 #include "server/shard.hpp"
 #include "server/tls_context.hpp"
 
@@ -97,9 +97,17 @@ void Server::start() {
   auto& context = shards_.front()->context();
   if (settings_.plain_http || !tls_) port_ = listen(acceptor_, settings_.port, "http");
   if (tls_) tls_port_ = listen(tls_acceptor_, settings_.tls_port, "https");
-  if (acceptor_) asio::co_spawn(context, accept_loop(*acceptor_, false), asio::detached);
-  if (tls_acceptor_) asio::co_spawn(context, accept_loop(*tls_acceptor_, true), asio::detached);
-  if (settings_.demo) asio::co_spawn(context, demo_loop(), asio::detached);
+  // An accept loop that throws is restarted: a server that silently stops accepting is worse
+  // than a log line a second.
+  constexpr auto restart_pause = std::chrono::seconds(1);
+  if (acceptor_)
+    asio::co_spawn(context, supervise("http accept loop", [this] { return accept_loop(*acceptor_, false); }, restart_pause),
+                   LogExceptions("http accept loop"));
+  if (tls_acceptor_)
+    asio::co_spawn(context,
+                   supervise("https accept loop", [this] { return accept_loop(*tls_acceptor_, true); }, restart_pause),
+                   LogExceptions("https accept loop"));
+  if (settings_.demo) asio::co_spawn(context, demo_loop(), LogExceptions("demo loop"));
   // Logged before the threads start, so it is the first line whatever clients do.
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -11,6 +10,7 @@
 #include "broker/sse_encoder.hpp"
 #include "server/connection.hpp"
 #include "server/http_response.hpp"
+#include "server/log_exceptions.hpp"
 #include "server/stream_session.hpp"
 
 namespace herald {
@@ -95,7 +95,7 @@ void Shard::accept(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::cont
   if (stopping_) return;
   Transport transport = tls ? Transport(std::move(socket), std::move(tls)) : Transport(std::move(socket));
   auto connection = std::make_shared<Connection>(*this, settings_, router_, std::move(transport), std::move(slot));
-  asio::co_spawn(context_, connection->run(), asio::detached);
+  asio::co_spawn(context_, connection->run(), LogExceptions("connection"));
 }
 
 void Shard::reject(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, int status) {
@@ -111,7 +111,7 @@ void Shard::reject(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::cont
     ++tls_refusals_;
     auto connection = std::make_shared<Connection>(*this, settings_, router_, Transport(std::move(socket), std::move(tls)),
                                                    ConnectionSlot(), status);
-    asio::co_spawn(context_, connection->run(), asio::detached);
+    asio::co_spawn(context_, connection->run(), LogExceptions("connection"));
     return;
   }
   const std::string& response = rejection(status);
