@@ -109,6 +109,8 @@ asio::awaitable<void> Connection::run() {
     Connection* c;
     ~Unregister() { shard.remove_connection(c); }
   } unregister{shard_, this};
+  // Spawned before shutdown() but started after it: not in the list shutdown() walked.
+  if (shard_.stopping()) co_return;
 
   if (transport_.is_tls() && !co_await handshake()) co_return;
   if (reject_status_) {
