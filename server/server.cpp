@@ -101,7 +101,8 @@ void Server::start() {
   // than a log line a second.
   constexpr auto restart_pause = std::chrono::seconds(1);
   if (acceptor_)
-    asio::co_spawn(context, supervise("http accept loop", [this] { return accept_loop(*acceptor_, false); }, restart_pause),
+    asio::co_spawn(context,
+                   supervise("http accept loop", [this] { return accept_loop(*acceptor_, false); }, restart_pause),
                    LogExceptions("http accept loop"));
   if (tls_acceptor_)
     asio::co_spawn(context,

@@ -1,16 +1,16 @@
-// Shutting a shard down while connections are suspended mid-request. Run under AddressSanitizer
-// (scripts/sanitize.sh asan) these also catch a shard that frees what a suspended
-// connection's cleanup still uses.
+// Shutting a shard down while connections are suspended mid-request. Under AddressSanitizer
+// (scripts/sanitize.sh asan) or valgrind (the unit.shutdown_under_valgrind test) these also
+// catch a shard that frees what a suspended connection's cleanup still uses.
 #include <doctest/doctest.h>
 
 #include <array>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <string_view>
-#include <deque>
 
-#include <asio/post.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <asio/write.hpp>
 
 #include "broker/broker.hpp"
@@ -50,7 +50,8 @@ struct ShardUnderTest {
   /// Connects a client and hands the connection to the shard on its own thread, as the accept
   /// loop does; then sends `bytes`.
   asio::ip::tcp::socket& accept_on_shard(std::string_view bytes) {
-    asio::post(shard->context(), [this, s = connect()]() mutable { shard->accept(std::move(s), nullptr, ConnectionSlot()); });
+    asio::post(shard->context(),
+               [this, s = connect()]() mutable { shard->accept(std::move(s), nullptr, ConnectionSlot()); });
     asio::write(clients.back(), asio::buffer(bytes));
     return clients.back();
   }
