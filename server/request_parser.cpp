@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 
 namespace herald {
 
@@ -78,10 +79,16 @@ const char* RequestParser::scan_head(const char* begin, std::size_t len) {
   return nullptr;
 }
 
+std::size_t RequestParser::wire_limit() const {
+  constexpr std::size_t most = std::numeric_limits<std::size_t>::max();  // saturating
+  return limits_.max_body_bytes > most - limits_.max_header_bytes ? most
+                                                                   : limits_.max_body_bytes + limits_.max_header_bytes;
+}
+
 std::size_t RequestParser::body_room(std::size_t len) const {
-  const std::size_t wire_limit = limits_.max_body_bytes + limits_.max_header_bytes;
-  std::size_t room = wire_limit - wire_body_bytes_ + 1;
-  if (in_chunk_line_) room = std::min(room, limits_.max_header_bytes - chunk_line_bytes_ + 1);
+  auto one_more = [](std::size_t n) { return n == std::numeric_limits<std::size_t>::max() ? n : n + 1; };
+  std::size_t room = one_more(wire_limit() - wire_body_bytes_);
+  if (in_chunk_line_) room = std::min(room, one_more(limits_.max_header_bytes - chunk_line_bytes_));
   return std::min(len, room);
 }
 
@@ -92,7 +99,7 @@ RequestParser::State RequestParser::count_body_bytes(std::size_t used, bool in_c
   // own bound stops it early; the wire bound stops many tiny chunks.
   if (chunk_line_bytes_ > limits_.max_header_bytes) return fail(413, "chunk-size line too long");
   if (!in_chunk_line_) chunk_line_bytes_ = 0;
-  if (wire_body_bytes_ > limits_.max_body_bytes + limits_.max_header_bytes)
+  if (wire_body_bytes_ > wire_limit())
     return fail(413, "request body too large (chunk framing included)");
   return State::need_more;
 }

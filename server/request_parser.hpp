@@ -57,6 +57,8 @@ class RequestParser {
   State fail(int status, std::string message);
   /// Counts `used` bytes after the head that llhttp took; an error state when over a bound.
   State count_body_bytes(std::size_t used, bool in_chunk_line);
+  /// The bytes after the head allowed on the wire: the body plus an allowance for framing.
+  std::size_t wire_limit() const;
   /// How many of `len` bytes after the head llhttp may see: one past a bound at most, so a
   /// bound trips at the same byte however the stream was cut into reads.
   std::size_t body_room(std::size_t len) const;

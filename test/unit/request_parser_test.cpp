@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include "server/request_parser.hpp"
 
 using namespace herald;
@@ -241,5 +243,17 @@ TEST_CASE("a chunked body at the body limit with ordinary framing is fine, and t
     CHECK(used == input.size());
     CHECK(p.request().body == std::string(128, 'a'));
     p.next();
+  }
+}
+
+TEST_CASE("limits as large as a size_t still parse a chunked body") {
+  constexpr std::size_t most = std::numeric_limits<std::size_t>::max();
+  const std::string input = chunked_head + "5;a=b\r\nhello\r\n0\r\n\r\n";
+  for (std::size_t step = 1; step <= input.size(); ++step) {
+    CAPTURE(step);
+    RequestParser p(limits(most, most));
+    std::size_t used = 0;
+    REQUIRE(feed_in_steps(p, input, step, used) == State::complete);
+    CHECK(p.request().body == "hello");
   }
 }
