@@ -15,6 +15,8 @@
 //     really arrived
 //   - consumed <= the bytes given; need_more consumes everything; an error stays an error
 //   - errors are 400, 413 or 431 with a message
+//   - a complete request took at most max_header_bytes (its head) + max_body_bytes +
+//     max_header_bytes (chunk framing) bytes of the stream
 //   - a complete request: body <= max_body_bytes; stored request line and headers <=
 //     max_header_bytes; header names non-empty lower-case tokens, values without CR/LF/NUL;
 //     never both Content-Length and Transfer-Encoding, never two Content-Lengths;
@@ -203,6 +205,9 @@ Outcome run(std::string_view stream, const RequestParser::Limits& limits, NextCh
     }
     check_request(p, limits);
     const herald::HttpRequest& r = p.request();
+    const std::size_t request_bytes = pos - buffer.size() - request_start;
+    FUZZ_CHECK(request_bytes <= 2 * limits.max_header_bytes + limits.max_body_bytes,
+               "a request of " + std::to_string(request_bytes) + " bytes on the wire");
     check_line_ends(stream.substr(request_start, pos - buffer.size() - request_start), r);
     ++out.requests;
     std::string& t = out.text;

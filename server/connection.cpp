@@ -1,5 +1,7 @@
 #include "server/connection.hpp"
 
+#include <tuple>
+
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -29,7 +31,9 @@ Connection::~Connection() {
 }
 
 void Connection::check_deadline(Clock::time_point now) {
-  if (now < deadline_ || timed_out_) return;
+  // Cancelled again at every tick while past the deadline: a cancel that found no pending
+  // read (the data was already there) must not be the last word.
+  if (now < deadline_) return;
   timed_out_ = true;
   std::error_code ignored;
   transport_.socket().cancel(ignored);
@@ -37,7 +41,7 @@ void Connection::check_deadline(Clock::time_point now) {
 
 void Connection::close() {
   timed_out_ = false;
-  deadline_ = Clock::time_point::min();
+  deadline_ = Clock::time_point::max();  // closing is not timing out: no 408
   std::error_code ignored;
   transport_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   transport_.socket().cancel(ignored);
@@ -55,7 +59,7 @@ IpAddress Connection::peer_address() {
 }
 
 asio::awaitable<bool> Connection::send(std::string bytes) {
-  deadline_ = Clock::now() + settings_.idle_timeout;  // a reader too slow to take a reply
+  set_deadline(Clock::now() + settings_.idle_timeout);  // a reader too slow to take a reply
   auto [ec, n] = co_await asio::async_write(transport_, asio::buffer(bytes), use_tuple);
   ShardStats::add(shard_.stats().bytes_sent, n);
   co_return !ec;
@@ -66,7 +70,7 @@ asio::awaitable<void> Connection::linger() {
   // client reads it. Half-close, then drain briefly until the client closes too.
   std::error_code ignored;
   transport_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-  deadline_ = Clock::now() + std::min<Clock::duration>(settings_.header_timeout, std::chrono::seconds(2));
+  set_deadline(Clock::now() + std::min<Clock::duration>(settings_.header_timeout, std::chrono::seconds(2)));
   for (std::size_t drained = 0; drained < 1024 * 1024;) {
     auto [ec, n] = co_await transport_.async_read_some(asio::buffer(read_buffer_), use_tuple);
     if (ec) break;
@@ -77,7 +81,7 @@ asio::awaitable<void> Connection::linger() {
 asio::awaitable<bool> Connection::handshake() {
   // Under the header deadline: a client that connects and never says hello is dropped the
   // same way as one that never sends a request.
-  deadline_ = Clock::now() + settings_.header_timeout;
+  set_deadline(Clock::now() + settings_.header_timeout);
   auto& socket = transport_.socket();
   auto [wait_ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
   if (wait_ec) {
@@ -116,6 +120,8 @@ asio::awaitable<void> Connection::run() {
     Connection* c;
     ~Unregister() { shard.remove_connection(c); }
   } unregister{shard_, this};
+  // Spawned before shutdown() but started after it: not in the list shutdown() walked.
+  if (shard_.stopping()) co_return;
 
   if (transport_.is_tls() && !co_await handshake()) co_return;
   if (reject_status_) {
@@ -132,7 +138,7 @@ asio::awaitable<void> Connection::run() {
     // Phases of one request, each with its own deadline: idle between keep-alive requests,
     // then the header block, then the body.
     enum class Phase { idle, headers, body } phase = first ? Phase::headers : Phase::idle;
-    deadline_ = Clock::now() + (first ? settings_.header_timeout : settings_.idle_timeout);
+    set_deadline(Clock::now() + (first ? settings_.header_timeout : settings_.idle_timeout));
     bool sent_continue = false;
     RequestParser::State state = RequestParser::State::need_more;
     for (;;) {
@@ -144,7 +150,7 @@ asio::awaitable<void> Connection::run() {
       }
       if (phase == Phase::idle && parser.started()) {
         phase = Phase::headers;
-        deadline_ = Clock::now() + settings_.header_timeout;
+        set_deadline(Clock::now() + settings_.header_timeout);
       }
       if (phase != Phase::body && parser.headers_complete()) {
         phase = Phase::body;
@@ -153,17 +159,23 @@ asio::awaitable<void> Connection::run() {
           sent_continue = true;
           if (!co_await send("HTTP/1.1 100 Continue\r\n\r\n")) co_return;
         }
-        deadline_ = body_deadline;  // after send(), which set its own
+        set_deadline(body_deadline);  // after send(), which set its own
       }
-      auto [ec, n] = co_await transport_.async_read_some(asio::buffer(read_buffer_), use_tuple);
+      // Checked here as well as by the shard's timer: a sender fast enough that every read
+      // completes at once would never see the timer's cancel.
+      bool late = deadline_passed();
+      auto [ec, n] = late ? std::tuple<std::error_code, std::size_t>{asio::error::timed_out, 0}
+                          : co_await transport_.async_read_some(asio::buffer(read_buffer_), use_tuple);
       if (ec) {
-        if (timed_out_ && phase != Phase::idle) {
+        if ((late || timed_out_) && phase != Phase::idle) {
           HttpResponse r = json_error(408, phase == Phase::body ? "timed out waiting for the request body"
                                                                 : "timed out waiting for the request headers");
           r.close = true;
           timed_out_ = false;
           shard_.stats().reject(408);
-          co_await send(r.to_string(false));
+          // A body sender is still sending: closing on its unread bytes would reset the
+          // connection, which can destroy the answer before the client reads it.
+          if (co_await send(r.to_string(false)) && phase == Phase::body) co_await linger();
         }
         co_return;
       }

@@ -27,7 +27,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   ~Connection();
   asio::awaitable<void> run();
-  /// Cancels the pending read when the current phase's deadline has passed.
+  /// Cancels the pending read when the current phase's deadline has passed. The read loop
+  /// checks the deadline too: a read that completes at once is never cancelled.
   void check_deadline(Clock::time_point now);
   /// Cancels pending work; the connection closes (shutdown).
   void close();
@@ -39,6 +40,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> linger();
   asio::awaitable<bool> handshake();
   IpAddress peer_address();
+  /// Starts a phase's deadline; the previous phase's timeout no longer counts.
+  void set_deadline(Clock::time_point deadline) {
+    deadline_ = deadline;
+    timed_out_ = false;
+  }
+  /// Whether the current phase's deadline has passed (the timer saw it, or it is past now).
+  bool deadline_passed() const { return timed_out_ || Clock::now() >= deadline_; }
 
   Shard& shard_;
   const Settings& settings_;

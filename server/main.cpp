@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   try {
     server.start();
   } catch (const std::exception& e) {
-    spdlog::critical("cannot listen on {}:{}: {}", settings.host, settings.port, e.what());
+    spdlog::critical("{}", e.what());  // names the listener that failed
     return 1;
   }
 

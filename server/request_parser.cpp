@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 
 namespace herald {
 
@@ -23,6 +24,8 @@ RequestParser::RequestParser(Limits limits) : limits_(limits) {
   settings_.on_headers_complete = on_headers_complete;
   settings_.on_body = on_body;
   settings_.on_message_complete = on_message_complete;
+  settings_.on_chunk_header = on_chunk_header;
+  settings_.on_chunk_complete = on_chunk_complete;
   llhttp_init(&parser_, HTTP_REQUEST, &settings_);
   parser_.data = this;
 }
@@ -35,6 +38,8 @@ void RequestParser::next() {
   trailer_bytes_ = 0;
   need_field_ = true;
   header_bytes_ = 0;
+  wire_body_bytes_ = chunk_line_bytes_ = 0;
+  in_chunk_line_ = last_chunk_ = false;
 }
 
 bool RequestParser::expects_continue() const {
@@ -74,6 +79,31 @@ const char* RequestParser::scan_head(const char* begin, std::size_t len) {
   return nullptr;
 }
 
+std::size_t RequestParser::wire_limit() const {
+  constexpr std::size_t most = std::numeric_limits<std::size_t>::max();  // saturating
+  return limits_.max_body_bytes > most - limits_.max_header_bytes ? most
+                                                                   : limits_.max_body_bytes + limits_.max_header_bytes;
+}
+
+std::size_t RequestParser::body_room(std::size_t len) const {
+  auto one_more = [](std::size_t n) { return n == std::numeric_limits<std::size_t>::max() ? n : n + 1; };
+  std::size_t room = one_more(wire_limit() - wire_body_bytes_);
+  if (in_chunk_line_) room = std::min(room, one_more(limits_.max_header_bytes - chunk_line_bytes_));
+  return std::min(len, room);
+}
+
+RequestParser::State RequestParser::count_body_bytes(std::size_t used, bool in_chunk_line) {
+  wire_body_bytes_ += used;
+  if (in_chunk_line) chunk_line_bytes_ += used;
+  // A size line of endless leading zeros or extensions carries no body byte, so only its
+  // own bound stops it early; the wire bound stops many tiny chunks.
+  if (chunk_line_bytes_ > limits_.max_header_bytes) return fail(413, "chunk-size line too long");
+  if (!in_chunk_line_) chunk_line_bytes_ = 0;
+  if (wire_body_bytes_ > wire_limit())
+    return fail(413, "request body too large (chunk framing included)");
+  return State::need_more;
+}
+
 RequestParser::State RequestParser::feed(std::string_view data, std::size_t& consumed) {
   consumed = 0;
   if (error_status_) return State::error;
@@ -90,6 +120,8 @@ RequestParser::State RequestParser::feed(std::string_view data, std::size_t& con
     // however the stream was cut into reads.
     const char* fault = in_headers ? scan_head(begin, len) : nullptr;
     if (fault) len = static_cast<std::size_t>(fault - begin);
+    if (!in_headers) len = body_room(len);
+    const bool in_chunk_line = in_chunk_line_;
     llhttp_errno_t err = fault && len == 0 ? HPE_OK : llhttp_execute(&parser_, begin, len);
     std::size_t used = len;
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
@@ -102,6 +134,7 @@ RequestParser::State RequestParser::feed(std::string_view data, std::size_t& con
       return fail(400, std::string("malformed request: ") + llhttp_get_error_reason(&parser_));
     }
     if (in_headers) header_bytes_ += used;
+    else if (count_body_bytes(used, in_chunk_line) == State::error) return State::error;
     consumed += used;
     if (header_bytes_ > limits_.max_header_bytes) return fail(431, "request header block too large");
     if (fault) return fail(400, "malformed request: " + scan_fault_);
@@ -202,6 +235,7 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
     s.fail(413, "request body too large");
     return -1;
   }
+  s.in_chunk_line_ = (p->flags & F_CHUNKED) != 0;
   // Pause so feed() learns exactly where the header block ended, for the header limit.
   return HPE_PAUSED;
 }
@@ -214,6 +248,21 @@ int RequestParser::on_body(llhttp_t* p, const char* at, std::size_t len) {
   }
   s.request_.body.append(at, len);
   return 0;
+}
+
+// Pauses at both ends of a chunk-size line, so feed() can count that line's bytes.
+int RequestParser::on_chunk_header(llhttp_t* p) {
+  auto& s = self(p);
+  s.in_chunk_line_ = false;
+  s.last_chunk_ = p->content_length == 0;
+  return HPE_PAUSED;
+}
+
+int RequestParser::on_chunk_complete(llhttp_t* p) {
+  auto& s = self(p);
+  if (s.last_chunk_) return 0;  // after the trailers: the message is complete
+  s.in_chunk_line_ = true;
+  return HPE_PAUSED;
 }
 
 int RequestParser::on_message_complete(llhttp_t* p) {

@@ -12,7 +12,10 @@ namespace herald {
 /// Incremental HTTP/1.x request parser over llhttp. Does no I/O: feed it bytes as they
 /// arrive and it answers need-more, complete (one request, with how many bytes it used, so
 /// pipelined requests stay in the caller's buffer) or error (with the status to answer).
-/// Enforces the header-block and body limits as the bytes arrive.
+/// Enforces the header-block and body limits as the bytes arrive. Every byte after the head
+/// counts, chunk framing included: the bytes of a chunked body on the wire (sizes,
+/// extensions, line ends, trailers) are bounded by max_body_bytes plus max_header_bytes of
+/// allowance for framing, and one chunk-size line (extensions included) by max_header_bytes.
 class RequestParser {
  public:
   struct Limits {
@@ -49,7 +52,16 @@ class RequestParser {
   static int on_headers_complete(llhttp_t* p);
   static int on_body(llhttp_t* p, const char* at, std::size_t len);
   static int on_message_complete(llhttp_t* p);
+  static int on_chunk_header(llhttp_t* p);
+  static int on_chunk_complete(llhttp_t* p);
   State fail(int status, std::string message);
+  /// Counts `used` bytes after the head that llhttp took; an error state when over a bound.
+  State count_body_bytes(std::size_t used, bool in_chunk_line);
+  /// The bytes after the head allowed on the wire: the body plus an allowance for framing.
+  std::size_t wire_limit() const;
+  /// How many of `len` bytes after the head llhttp may see: one past a bound at most, so a
+  /// bound trips at the same byte however the stream was cut into reads.
+  std::size_t body_room(std::size_t len) const;
   bool trailer(std::size_t len);
   /// Scans head bytes for what llhttp lets through (folding, bare CR or LF); returns where
   /// the first fault is, or null.
@@ -71,6 +83,12 @@ class RequestParser {
   std::string scan_fault_;
   std::size_t trailer_bytes_ = 0;  ///< the next header value needs a name first
   std::size_t header_bytes_ = 0;
+  // Chunk framing: llhttp pauses at the end of each chunk-size line and of each chunk's data,
+  // so feed() knows which bytes of a read belong to a chunk-size line.
+  std::size_t wire_body_bytes_ = 0;   ///< bytes after the head, framing included
+  std::size_t chunk_line_bytes_ = 0;  ///< bytes of the current chunk-size line so far
+  bool in_chunk_line_ = false;        ///< the next byte belongs to a chunk-size line
+  bool last_chunk_ = false;           ///< the zero-size chunk was read: trailers follow
   int error_status_ = 0;
   std::string error_message_;
 };

@@ -4,12 +4,12 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
+#include <system_error>
 #include <thread>
 
 #include <sys/resource.h>
 
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -19,6 +19,7 @@
 
 #include "auth/jwt_verifier.hpp"
 #include "config/settings_loader.hpp"
+#include "server/log_exceptions.hpp"
 #include "server/shard.hpp"
 #include "server/tls_context.hpp"
 
@@ -79,23 +80,38 @@ Server::~Server() {
   for (auto& shard : shards_) shard->join();
 }
 
-std::uint16_t Server::listen(std::unique_ptr<asio::ip::tcp::acceptor>& acceptor, std::uint16_t port) {
-  asio::ip::tcp::endpoint endpoint(asio::ip::make_address(settings_.host), port);
-  acceptor = std::make_unique<asio::ip::tcp::acceptor>(shards_.front()->context());
-  acceptor->open(endpoint.protocol());
-  acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true));
-  acceptor->bind(endpoint);
-  acceptor->listen(asio::socket_base::max_listen_connections);
-  return acceptor->local_endpoint().port();
+std::uint16_t Server::listen(std::unique_ptr<asio::ip::tcp::acceptor>& acceptor, std::uint16_t port, const char* what) {
+  try {
+    asio::ip::tcp::endpoint endpoint(asio::ip::make_address(settings_.host), port);
+    acceptor = std::make_unique<asio::ip::tcp::acceptor>(shards_.front()->context());
+    acceptor->open(endpoint.protocol());
+    acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true));
+    acceptor->bind(endpoint);
+    acceptor->listen(asio::socket_base::max_listen_connections);
+    return acceptor->local_endpoint().port();
+  } catch (const std::system_error& e) {
+    // Name the listener that failed: with two of them, the port in the settings is not enough.
+    std::string host = settings_.host.find(':') == std::string::npos ? settings_.host : "[" + settings_.host + "]";
+    throw std::system_error(e.code(), fmt::format("cannot listen on {}:{} ({})", host, port, what));
+  }
 }
 
 void Server::start() {
   auto& context = shards_.front()->context();
-  if (settings_.plain_http || !tls_) port_ = listen(acceptor_, settings_.port);
-  if (tls_) tls_port_ = listen(tls_acceptor_, settings_.tls_port);
-  if (acceptor_) asio::co_spawn(context, accept_loop(*acceptor_, false), asio::detached);
-  if (tls_acceptor_) asio::co_spawn(context, accept_loop(*tls_acceptor_, true), asio::detached);
-  if (settings_.demo) asio::co_spawn(context, demo_loop(), asio::detached);
+  if (settings_.plain_http || !tls_) port_ = listen(acceptor_, settings_.port, "http");
+  if (tls_) tls_port_ = listen(tls_acceptor_, settings_.tls_port, "https");
+  // An accept loop that throws is restarted: a server that silently stops accepting is worse
+  // than a log line a second.
+  constexpr auto restart_pause = std::chrono::seconds(1);
+  if (acceptor_)
+    asio::co_spawn(context,
+                   supervise("http accept loop", [this] { return accept_loop(*acceptor_, false); }, restart_pause),
+                   LogExceptions("http accept loop"));
+  if (tls_acceptor_)
+    asio::co_spawn(context,
+                   supervise("https accept loop", [this] { return accept_loop(*tls_acceptor_, true); }, restart_pause),
+                   LogExceptions("https accept loop"));
+  if (settings_.demo) asio::co_spawn(context, demo_loop(), LogExceptions("demo loop"));
   // Logged before the threads start, so it is the first line whatever clients do.
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);

@@ -29,7 +29,8 @@ class Server : public Hub {
   explicit Server(Settings settings);
   ~Server() override;
 
-  /// Binds and starts the threads. Throws std::system_error if the address is unusable.
+  /// Binds and starts the threads. Throws std::system_error, naming the address and port, if
+  /// a listener cannot be bound.
   void start();
   /// The bound ports (useful with port 0); 0 for a listener that is off.
   std::uint16_t port() const { return port_; }
@@ -59,8 +60,9 @@ class Server : public Hub {
   ServerFigures figures() const;
 
  private:
-  /// Binds one listener; returns its port.
-  std::uint16_t listen(std::unique_ptr<asio::ip::tcp::acceptor>& acceptor, std::uint16_t port);
+  /// Binds one listener (`what`: "http" or "https"); returns its port. Throws
+  /// std::system_error naming the address and port that failed.
+  std::uint16_t listen(std::unique_ptr<asio::ip::tcp::acceptor>& acceptor, std::uint16_t port, const char* what);
   /// `tls`: accept HTTPS with the current TLS context.
   asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, bool tls);
   std::shared_ptr<asio::ssl::context> tls_context() const;

@@ -5,7 +5,6 @@
 #include <malloc.h>
 
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -13,6 +12,7 @@
 #include "broker/sse_encoder.hpp"
 #include "server/connection.hpp"
 #include "server/http_response.hpp"
+#include "server/log_exceptions.hpp"
 #include "server/stream_session.hpp"
 
 namespace herald {
@@ -52,8 +52,6 @@ Shard::Shard(std::size_t index, Broker& broker, const Settings& settings, const 
       settings_(settings),
       router_(router),
       hub_(hub),
-      tick_timer_(context_),
-      flush_timer_(context_),
       stream_open_(control_frame(sse::encode_stream_open(static_cast<std::uint64_t>(settings.retry.count())))),
       heartbeat_(control_frame(sse::encode_comment("heartbeat"))) {
   // One timer per shard, ticking often enough for the shortest deadline it enforces.
@@ -105,7 +103,14 @@ void Shard::accept(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::cont
   if (stopping_) return;
   Transport transport = tls ? Transport(std::move(socket), std::move(tls)) : Transport(std::move(socket));
   auto connection = std::make_shared<Connection>(*this, settings_, router_, std::move(transport), std::move(slot));
-  asio::co_spawn(context_, connection->run(), asio::detached);
+  spawn(std::move(connection));
+}
+
+void Shard::spawn(std::shared_ptr<Connection> connection) {
+  // The function object owns the connection until its coroutine ends: the coroutine may start
+  // later than now (co_spawn posts when called off this shard's thread).
+  asio::co_spawn(context_, [connection = std::move(connection)] { return connection->run(); },
+                 LogExceptions("connection"));
 }
 
 void Shard::reject(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, int status) {
@@ -121,7 +126,7 @@ void Shard::reject(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::cont
     ++tls_refusals_;
     auto connection = std::make_shared<Connection>(*this, settings_, router_, Transport(std::move(socket), std::move(tls)),
                                                    ConnectionSlot(), status);
-    asio::co_spawn(context_, connection->run(), asio::detached);
+    spawn(std::move(connection));
     return;
   }
   const std::string& response = rejection(status);

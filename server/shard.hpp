@@ -44,6 +44,8 @@ class Shard {
   void wake();
   /// Any thread: end every stream cleanly and close idle connections.
   void shutdown();
+  /// Shard thread: shutdown() has run; a connection starting now closes at once.
+  bool stopping() const { return stopping_; }
 
   // Shard thread only.
   /// A new connection; `tls` set: HTTPS with this context.
@@ -66,6 +68,8 @@ class Shard {
  private:
   /// Takes `stream` out of the topic index.
   void unindex(StreamSession* stream);
+  /// Runs a connection's coroutine, logging an exception that escapes it.
+  void spawn(std::shared_ptr<Connection> connection);
   void drain();
   void take_mailbox();
   void flush_dirty();
@@ -77,9 +81,6 @@ class Shard {
   const Settings& settings_;
   const RequestRouter& router_;
   Hub& hub_;
-  asio::io_context context_{1};
-  asio::steady_timer tick_timer_;
-  asio::steady_timer flush_timer_;  ///< one per shard: the end of the write batch window
   Clock::time_point next_flush_;
   bool flush_scheduled_ = false;
   Clock::duration tick_interval_;
@@ -87,7 +88,6 @@ class Shard {
   bool stopping_ = false;
   std::size_t tls_refusals_ = 0;  ///< TLS connections refused but not yet answered and closed
 
-  SlotList<std::shared_ptr<StreamSession>> streams_;
   SlotList<Connection*> connections_;
   /// A stream following a topic, and whether it may receive that topic's private events.
   struct Subscriber {
@@ -102,6 +102,14 @@ class Shard {
   EventPtr stream_open_;
   EventPtr heartbeat_;
   ShardStats stats_;
+
+  // Members are destroyed in reverse order. The context goes before everything above:
+  // destroying it destroys suspended coroutines, whose cleanup still uses the connection list
+  // and counters. What owns its sockets and timers goes before the context.
+  asio::io_context context_{1};
+  SlotList<std::shared_ptr<StreamSession>> streams_;
+  asio::steady_timer tick_timer_{context_};
+  asio::steady_timer flush_timer_{context_};  ///< one per shard: the end of the write batch window
 };
 
 }  // namespace herald

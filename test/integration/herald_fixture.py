@@ -63,9 +63,11 @@ def free_port():
         s.close()
 
 
-def require_binary(testcase=None):
-    if not (os.path.isfile(HERALD_BIN) and os.access(HERALD_BIN, os.X_OK)):
-        msg = "server binary not found or not executable: %s (set HERALD_BIN)" % HERALD_BIN
+def require_binary(binary=None):
+    """Fail (or skip, with HERALD_SKIP_MISSING) unless `binary` (default HERALD_BIN) runs."""
+    binary = binary or HERALD_BIN
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        msg = "server binary not found or not executable: %s (set HERALD_BIN)" % binary
         raise unittest.SkipTest(msg) if os.environ.get("HERALD_SKIP_MISSING") else RuntimeError(msg)
 
 
@@ -93,7 +95,7 @@ class HeraldServer:
 
     # -- lifecycle -----------------------------------------------------
     def start(self, wait=True, attempts=3):
-        require_binary()
+        require_binary(self.binary)
         last_error = None
         for _ in range(attempts):
             if self.host_port or self.port is None:

@@ -180,6 +180,72 @@ def blast(port, data, timeout=10.0, chunk=65536):
     return resp, sent, eof, bytes(got)
 
 
+def flood(port, head, filler, cap, timeout=10.0, sndbuf=None):
+    """Send head, then filler over and over, flat out, while reading: stop as soon as the
+    server answered or closed, or cap bytes went out after the head.  Returns (Response or
+    None, bytes sent after the head, eof).  A small sndbuf keeps the bytes sent close to the
+    bytes the server read."""
+    block = filler * max(1, 65536 // len(filler))
+    sock = connect(port, timeout)
+    if sndbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    got = bytearray()
+    sent = 0
+    eof = False
+    try:
+        sock.sendall(head)
+        sock.setblocking(False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and sent < cap and not eof and not _response_complete(got):
+            r, w, _ = select.select([sock], [sock], [], max(0.0, deadline - time.monotonic()))
+            if r:
+                try:
+                    d = sock.recv(65536)
+                    eof = not d
+                    got += d
+                except BlockingIOError:
+                    pass
+                except (ConnectionResetError, ConnectionAbortedError):
+                    eof = True
+            if w and not eof and not _response_complete(got):
+                try:
+                    sent += sock.send(block)
+                except BlockingIOError:
+                    pass
+                except (BrokenPipeError, ConnectionResetError):
+                    eof = True
+        # The answer may still be on its way when the server closed or the cap was reached.
+        end = time.monotonic() + 1
+        while not eof and not _response_complete(got) and time.monotonic() < end:
+            if select.select([sock], [], [], 0.1)[0]:
+                try:
+                    d = sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except (ConnectionResetError, ConnectionAbortedError):
+                    break
+                eof = not d
+                got += d
+    finally:
+        sock.close()
+    resp = None
+    if _response_complete(got):
+        bs = BufferedSocket(None)
+        bs.buf += got
+        bs.eof = True
+        resp = read_response(bs, time.monotonic() + 1)
+    return resp, sent, eof
+
+
+def rss(pid):
+    """Resident memory of a process, in bytes (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
 def wait_until(predicate, timeout, interval=0.05):
     deadline = time.monotonic() + timeout
     while True:
@@ -1018,6 +1084,73 @@ class Oversized(HostileCase):
 # --------------------------------------------------------------------------
 # Connection floods
 # --------------------------------------------------------------------------
+
+class ChunkFramingFlood(HostileCase):
+    """Chunk framing carries no body byte, yet every byte of it is read: a chunk-size line
+    that never ends is refused once it passes --max-header-bytes (16 KiB here), long before
+    the body limit."""
+
+    def test_endless_chunk_size_lines_are_refused_at_once(self):
+        w = self.start_witness()
+        base = self.baseline_connections()
+        t = self.topic("framing")
+        mark = self.marker()
+        head = (b"POST /publish?topic=" + t.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+        pid = self.server.proc.pid
+        for name, first, filler in [("endless chunk extension", b"1;ext=", b"x"),
+                                    ("endless leading zeros in a chunk size", b"", b"0")]:
+            with self.subTest(attack=name):
+                before = rss(pid)
+                resp, sent, eof = flood(self.port, head + first, filler, cap=32 * MB, sndbuf=128 * 1024)
+                growth = rss(pid) - before
+                if os.environ.get("HERALD_HOSTILE_DEBUG"):
+                    sys.stderr.write("[%s: %s after %d bytes sent, RSS %+d] " % (name, resp and resp.status, sent, growth))
+                self.assertIsNotNone(resp, "%s: no answer after %d bytes (eof=%s)" % (name, sent, eof))
+                self.assertIn(resp.status, (400, 413), "%s: %r" % (name, resp))
+                self.assert_json_error(resp, resp.status, name)
+                # The answer comes after 16 KiB; the rest is what the sockets held meanwhile and
+                # what the server drains (1 MiB at most) so that its answer is not reset away.
+                self.assertLessEqual(sent, 4 * MB, "%s: the server read %d bytes before answering" % (name, sent))
+                self.assertLessEqual(growth, 4 * MB, "%s: RSS grew by %d bytes" % (name, growth))
+        self.assert_no_events([t], mark, "chunk framing floods")
+        self.assert_connections_back(base, 5, "chunk framing floods")
+        self.assert_up(w, "chunk framing floods")
+
+
+class FastEndlessBody(HostileCase):
+    """A valid chunked body sent flat out in 1-byte chunks: every read completes at once, so
+    a timer that only cancels a pending read never ends it. The limits are far above what one
+    body timeout lets through, so only the deadline can answer (408)."""
+    BODY_TIMEOUT = 0.5
+    MAX_BODY = 256 * MB
+    SERVER_ARGS = SERVER_ARGS + ["--body-timeout", "500ms", "--max-body-bytes", str(256 * MB)]
+
+    def test_fast_endless_body_gets_408_at_the_body_timeout(self):
+        w = self.start_witness()
+        base = self.baseline_connections()
+        t = self.topic("fast")
+        mark = self.marker()
+        head = (b"POST /publish?topic=" + t.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+        pid = self.server.proc.pid
+        before = rss(pid)
+        start = time.monotonic()
+        resp, sent, eof = flood(self.port, head, b"1\r\nx\r\n", cap=self.MAX_BODY)
+        took = time.monotonic() - start
+        growth = rss(pid) - before
+        if os.environ.get("HERALD_HOSTILE_DEBUG"):
+            sys.stderr.write("[fast body: %s after %.2fs, %d bytes sent, RSS %+d] " % (resp and resp.status, took, sent, growth))
+        self.assertIsNotNone(resp, "no answer after %.1fs and %d bytes (eof=%s)" % (took, sent, eof))
+        self.assertEqual(resp.status, 408, "a body sent flat out for longer than --body-timeout: %r" % resp)
+        self.assert_json_error(resp, 408, "fast endless body")
+        self.assertLess(took, self.BODY_TIMEOUT + 1.5, "the 408 came %.1fs after the head" % took)
+        # The server keeps one body byte of every six it reads.
+        self.assertLessEqual(growth, sent // 2 + 4 * MB, "RSS grew by %d bytes for %d sent" % (growth, sent))
+        self.assert_no_events([t], mark, "fast endless body")
+        self.assert_connections_back(base, 5, "fast endless body")
+        self.assert_up(w, "fast endless body")
+
 
 class HalfOpenFlood(HostileCase):
     N = 3000

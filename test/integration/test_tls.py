@@ -700,6 +700,34 @@ class HttpsFromEnvironmentAndConfigFile(unittest.TestCase):
         self.assertIn("http", s.ports)
 
 
+class BusyPorts(unittest.TestCase):
+    """A listener that cannot bind its port names that address and port, and herald exits."""
+
+    def occupy(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.bind((HOST, 0))
+        s.listen(1)
+        return s.getsockname()[1]
+
+    def start_failing(self, plain, tls):
+        p = run_server_process(["--host", HOST, "--port", str(plain)] + tls_args(tls), timeout=10)
+        self.assertIsNotNone(p.returncode, "herald kept running although a port it needs is taken")
+        self.assertNotEqual(p.returncode, 0, "herald exited 0 although a port it needs is taken")
+        return p.stderr.decode(errors="replace")
+
+    def test_busy_tls_port_is_named(self):
+        busy, plain = self.occupy(), free_port()
+        err = self.start_failing(plain, busy)
+        self.assertIn("cannot listen on %s:%d (https)" % (HOST, busy), err)
+        self.assertNotIn(":%d" % plain, err, "the error names the plain port, which was free")
+
+    def test_busy_plain_port_is_named(self):
+        busy, tls = self.occupy(), free_port()
+        err = self.start_failing(busy, tls)
+        self.assertIn("cannot listen on %s:%d (http)" % (HOST, busy), err)
+
+
 class TlsSettings(unittest.TestCase):
     """--help and the startup errors: exit status 2, a message naming the setting."""
 

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include "server/request_parser.hpp"
 
 using namespace herald;
@@ -172,4 +174,86 @@ TEST_CASE("a header with an empty value is kept") {
   REQUIRE(p.request().header("x-empty"));
   CHECK(p.request().header("x-empty")->empty());
   CHECK(*p.request().header("host") == "a");
+}
+
+namespace {
+const std::string chunked_head = "POST /publish?topic=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+// Feeds `input` split at every step size and checks each run ends in an error `status`.
+void check_refused_at_every_step(const std::string& input, const RequestParser::Limits& l, int status) {
+  for (std::size_t step = 1; step <= input.size(); ++step) {
+    CAPTURE(step);
+    RequestParser p(l);
+    std::size_t used = 0;
+    REQUIRE(feed_in_steps(p, input, step, used) == State::error);
+    CHECK(p.error_status() == status);
+  }
+}
+}  // namespace
+
+TEST_CASE("a chunk-size line of endless extension bytes is a 413 once it passes the header limit") {
+  // Extensions carry no body byte: only a bound on the line itself stops them early.
+  const std::string input = chunked_head + "1;ext=" + std::string(200, 'x');
+  check_refused_at_every_step(input, limits(128, 1024 * 1024), 413);
+  RequestParser p(limits(128, 1024 * 1024));
+  std::size_t used = 0;
+  REQUIRE(p.feed(input, used) == State::error);
+  CHECK(p.error_message() == "chunk-size line too long");
+}
+
+TEST_CASE("a chunk size of endless leading zeros is a 413 once it passes the header limit") {
+  const std::string input = chunked_head + std::string(200, '0');
+  check_refused_at_every_step(input, limits(128, 1024 * 1024), 413);
+}
+
+TEST_CASE("a chunk-size line with extensions under the limit is fine, split at every byte boundary") {
+  const std::string line = "5;name=" + std::string(100, 'v') + "\r\n";  // 109 bytes with its CRLF
+  const std::string input = chunked_head + line + "hello\r\n" + "00000000006\r\n world\r\n0;last=1\r\n\r\n";
+  for (std::size_t step = 1; step <= input.size(); ++step) {
+    CAPTURE(step);
+    RequestParser p(limits(128, 1024));
+    std::size_t used = 0;
+    REQUIRE(feed_in_steps(p, input, step, used) == State::complete);
+    CHECK(used == input.size());
+    CHECK(p.request().body == "hello world");
+  }
+}
+
+TEST_CASE("chunk framing counts against the body limit: many tiny chunks are a 413") {
+  // 1-byte chunks cost 6 bytes on the wire each: 100 body bytes under a 128-byte body limit
+  // are 600 wire bytes, over the 128 + 128 bytes the body and its framing may take.
+  std::string input = chunked_head;
+  for (int i = 0; i < 100; ++i) input += "1\r\nx\r\n";
+  check_refused_at_every_step(input, limits(128, 128), 413);
+  RequestParser p(limits(128, 128));
+  std::size_t used = 0;
+  REQUIRE(p.feed(input, used) == State::error);
+  CHECK(p.error_message() == "request body too large (chunk framing included)");
+}
+
+TEST_CASE("a chunked body at the body limit with ordinary framing is fine, and the count restarts per request") {
+  std::string input = chunked_head;
+  for (int i = 0; i < 8; ++i) input += "10\r\n" + std::string(16, 'a') + "\r\n";
+  input += "0\r\n\r\n";
+  RequestParser p(limits(128, 128));
+  for (int request = 0; request < 3; ++request) {
+    CAPTURE(request);
+    std::size_t used = 0;
+    REQUIRE(p.feed(input, used) == State::complete);
+    CHECK(used == input.size());
+    CHECK(p.request().body == std::string(128, 'a'));
+    p.next();
+  }
+}
+
+TEST_CASE("limits as large as a size_t still parse a chunked body") {
+  constexpr std::size_t most = std::numeric_limits<std::size_t>::max();
+  const std::string input = chunked_head + "5;a=b\r\nhello\r\n0\r\n\r\n";
+  for (std::size_t step = 1; step <= input.size(); ++step) {
+    CAPTURE(step);
+    RequestParser p(limits(most, most));
+    std::size_t used = 0;
+    REQUIRE(feed_in_steps(p, input, step, used) == State::complete);
+    CHECK(p.request().body == "hello");
+  }
 }
