@@ -22,11 +22,12 @@ using namespace herald;
 namespace {
 
 struct QuietHub : Hub {
-  std::vector<std::uint64_t> publish(const std::vector<Message>&) override { return {}; }
+  std::optional<std::vector<std::uint64_t>> publish(const std::vector<Message>&) override { return std::vector<std::uint64_t>{}; }
   bool accepting() const override { return true; }
   bool ready() const override { return true; }
   std::string metrics() const override { return {}; }
   std::string stats() const override { return "{}"; }
+  EventPtr stats_frame() const override { return std::make_shared<Event>(); }
 };
 
 /// A shard run by hand on the test's thread, and clients connected to it.
