@@ -223,13 +223,13 @@ HttpResponse RequestRouter::publish(const HttpRequest& request, const QueryParam
           return json_error(403, "the token does not allow publishing to topic '" + topic + "'");
   if (d.messages.size() > settings_.max_events_per_publish)
     return json_error(413, "too many events in one request: at most " + std::to_string(settings_.max_events_per_publish));
+  auto which = [&](std::size_t i) { return d.batch ? "event " + std::to_string(i) + ": " : std::string(); };
   for (std::size_t i = 0; i < d.messages.size(); ++i) {
-    std::string which = d.batch ? "event " + std::to_string(i) + ": " : std::string();
     if (d.messages[i].data.size() > settings_.max_data_bytes)
-      return json_error(413, which + "data too large: at most " + std::to_string(settings_.max_data_bytes) +
+      return json_error(413, which(i) + "data too large: at most " + std::to_string(settings_.max_data_bytes) +
                                  " bytes per event");
     if (d.messages[i].topics.size() > settings_.max_topics_per_event)
-      return json_error(413, which + "too many topics in one event: at most " +
+      return json_error(413, which(i) + "too many topics in one event: at most " +
                                  std::to_string(settings_.max_topics_per_event) + " (--max-topics-per-event)");
   }
   auto ids = hub_.publish(d.messages);
