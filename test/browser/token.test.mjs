@@ -41,10 +41,18 @@ test('the page renews its cookie on herald-token-expiring and misses nothing', {
 
   await page.evaluate(({ first, fresh }) => {
     document.cookie = `herald_token=${first}; path=/; SameSite=Strict`;
-    window.__renew = () => { document.cookie = `herald_token=${fresh}; path=/; SameSite=Strict`; };
+    // The renewal listener is added as the EventSource is made, as a page would: added later,
+    // from another evaluate, it could miss a warning that arrives first (it may come at once).
+    const Native = window.EventSource;
+    window.EventSource = function RenewingEventSource(url, init) {
+      const es = new Native(url, init);
+      es.addEventListener('herald-token-expiring', () => {
+        document.cookie = `herald_token=${fresh}; path=/; SameSite=Strict`;
+      });
+      return es;
+    };
   }, { first, fresh });
   await openEventSource(page, 'o', '/events?topic=orders/7', ['message', 'herald-token-expiring']);
-  await page.evaluate(() => window.__sse.o.es.addEventListener('herald-token-expiring', () => window.__renew()));
   await waitForOpen(page, 'o');
 
   const sent = [await send('one')];
@@ -61,7 +69,9 @@ test('the page renews its cookie on herald-token-expiring and misses nothing', {
   const endedAt = Date.now() / 1000;
   assert.ok(endedAt >= exp - 0.1 && endedAt < exp + 2, `stream ended at ${endedAt}, token exp ${exp}`);
   sent.push(await send('three'));    // published while the page is away
-  await waitForOpen(page, 'o', 2);
+  await waitForOpen(page, 'o', 2).catch(async (e) => {
+    throw new Error(`${e.message}; EventSource states ${JSON.stringify(await sseState(page, 'o'))}`);
+  });
   sent.push(await send('four'));
 
   st = await waitForEvents(page, 'o', 5);
