@@ -189,7 +189,7 @@ const std::vector<Option>& options() {
        "static key that may publish to every topic, sent as Authorization: Bearer KEY (16 or more characters; "
        "prefer the environment variable: flags show in ps)",
        [](Settings& s, std::string_view v) {
-         if (v.size() < 16) throw std::invalid_argument("use at least 16 characters");
+         if (v.size() < 16 && !v.empty()) throw std::invalid_argument("use at least 16 characters (empty: no key)");
          for (char c : v)
            if (c <= ' ' || c > '~') throw std::invalid_argument("printable ASCII without spaces only");
          s.publish_key = v;

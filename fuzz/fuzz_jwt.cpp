@@ -21,7 +21,7 @@
 //     segments of canonical unpadded base64url (so a signature has one encoding); a header
 //     object whose "alg" is the key's and without "crit"; a signature that OpenSSL (or the
 //     HMAC) confirms over the first two segments; a payload object; "exp" and "nbf" numbers
-//     with now <= exp + leeway and nbf <= now + leeway. So garbage never verifies, nor does
+//     with now < exp + leeway (RFC 7519: expired on or after exp) and nbf <= now + leeway. So garbage never verifies, nor does
 //     "none", another algorithm, or an HS256 token keyed with the public key.
 //   - the claims of a valid token are the "herald" object's "publish" and "subscribe" strings
 //   - an invalid signature is reported before anything in the payload is looked at (no
@@ -260,7 +260,7 @@ Expected expected(const Key& k, int leeway, std::string_view token) {
   if (!payload.is_object()) return e.why = "payload not an object", e;
   if (auto exp = payload.find("exp"); exp != payload.end()) {
     if (!exp->is_number()) return e.why = "exp not a number", e;
-    if (!(exp->get<double>() >= static_cast<double>(kNow - leeway))) return e.why = "expired", e;
+    if (!(exp->get<double>() > static_cast<double>(kNow - leeway))) return e.why = "expired", e;
   }
   if (auto nbf = payload.find("nbf"); nbf != payload.end()) {
     if (!nbf->is_number()) return e.why = "nbf not a number", e;

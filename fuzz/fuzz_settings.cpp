@@ -112,11 +112,18 @@ void check_settings(const herald::LoadedSettings& loaded, const std::string& wha
     if (herald::fuzz::known("utf8-dump")) return;
     FUZZ_CHECK(false, std::string("settings_to_json(...).dump() threw ") + e.what() + " for " + what);
   }
+  // Secrets show as "(hidden)": the round trip covers everything else.
+  auto without_secrets = [](nlohmann::json j) {
+    for (auto it = j.begin(); it != j.end();) it = *it == "(hidden)" ? j.erase(it) : std::next(it);
+    return j;
+  };
+  shown = without_secrets(shown);
+  text = shown.dump();
   write_file(temp_path(), text);
   auto again = load({"--config", temp_path()}, {}, "the settings_to_json of " + what);
   FUZZ_CHECK(again.has_value(), "settings_to_json output " + escaped(text) + " does not load back, for " + what);
-  FUZZ_CHECK(herald::settings_to_json(again->settings) == shown,
-             "round trip changed " + escaped(text) + " into " + escaped(herald::settings_to_json(again->settings).dump()));
+  auto back = without_secrets(herald::settings_to_json(again->settings));
+  FUZZ_CHECK(back == shown, "round trip changed " + escaped(text) + " into " + escaped(back.dump()));
 }
 
 bool mentions_config(std::string_view s) {

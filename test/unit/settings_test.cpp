@@ -143,6 +143,8 @@ TEST_CASE("who may publish: a key, trusted networks and the open switch") {
     return std::string();
   };
   CHECK(message({"--publish-key", "short"}).find("publish-key") != std::string::npos);
+  // Empty means no key, as settings_to_json shows an unset one (a config file written from it loads).
+  CHECK(load_settings({"--publish-key", ""}, {}).settings.publish_key.empty());
   CHECK(message({"--publish-key", "0123456789abcdef with space"}).find("publish-key") != std::string::npos);
   std::string bad = message({"--publish-from", "10.0.0.0/8,10.0.0.0/40"});
   CHECK(bad.find("publish-from") != std::string::npos);
