@@ -7,6 +7,7 @@
 
 namespace herald {
 
+/// What a LogRecord holds (its u8 on disk).
 enum class RecordKind : std::uint8_t {
   event = 1,  ///< a published event
   floor = 2,  ///< "history of `topics[0]` is unknown up to `id`" (left by compaction)
@@ -49,12 +50,14 @@ std::size_t encoded_size(const LogRecord& record);
 /// a record over kRecordMaxLen.
 void encode_record(const LogRecord& record, std::string& out);
 
+/// The three answers of `decode_record`.
 enum class DecodeStatus {
   ok,         ///< a record was decoded
   need_more,  ///< the input ends inside the record (a truncated record)
   corrupt,    ///< these bytes are not a record: bad checksum or impossible fields
 };
 
+/// What `decode_record` found at the start of its input. A plain value; any thread.
 struct DecodeResult {
   DecodeStatus status = DecodeStatus::corrupt;
   std::size_t size = 0;    ///< with ok: the bytes the record took

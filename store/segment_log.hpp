@@ -12,6 +12,7 @@
 
 namespace herald {
 
+/// How a SegmentLog is opened and grows. A plain value; any thread.
 struct SegmentLogOptions {
   /// A segment is closed and a new one begun before a record would take it past this size
   /// (a single larger record still gets a segment of its own).
@@ -22,7 +23,7 @@ struct SegmentLogOptions {
   std::string boot_id;
 };
 
-/// One segment file as the log knows it.
+/// One segment file as the log knows it. A plain value.
 struct SegmentInfo {
   std::filesystem::path path;
   std::uint64_t first_id = 0;  ///< from the file name
@@ -37,7 +38,8 @@ struct LogDamage {
   std::string reason;
 };
 
-/// What opening the log found and changed.
+/// What opening the log found and changed, for the caller to log and act on (raise floors
+/// up to `highest_kept_id` after a repair). A plain value.
 struct OpenReport {
   std::uint64_t records = 0;  ///< records read and passed to the visitor
   /// The last segment ended in a partial or damaged record with nothing valid after it (a
@@ -92,8 +94,10 @@ class SegmentLog {
   /// Encodes `records` and writes them, one write() per segment touched, starting a new
   /// segment as the current one fills. Event ids must exceed every event id before them
   /// (std::invalid_argument otherwise, with nothing written). On a failed write the segment
-  /// is cut back to its previous end and std::system_error thrown; when even that fails the
-  /// log refuses further appends.
+  /// is cut back to its previous end and std::system_error thrown (when the batch spanned
+  /// segments, the whole records already written to earlier ones stay); when even the cut
+  /// fails, the log refuses further appends. Floor records are not checked: segment names
+  /// assume a batch does not start with a floor below the ids already written.
   void append(const std::vector<LogRecord>& records);
 
   /// Makes everything appended so far durable: fdatasync of the current segment, and fsync of

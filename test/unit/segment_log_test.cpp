@@ -1,9 +1,13 @@
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "store/segment_header.hpp"
@@ -355,4 +359,31 @@ TEST_CASE("segment log refuses event ids that do not increase, writing nothing")
   log.append({event(6)});
   auto reopened = open_log(tmp.log_dir());
   CHECK(ids(reopened.records) == id_range(1, 6));
+}
+
+TEST_CASE("segment log cuts a failed write back to whole records") {
+  TempDir tmp;
+  auto opened = open_log(tmp.log_dir());
+  auto& log = opened.result.log;
+  log.append(events(1, 5));
+  const std::uint64_t good_size = log.segments().back().bytes;
+  {
+    // A file size limit makes write() stop part way through the batch (EFBIG), as a full disk
+    // would; SIGXFSZ is ignored so the process survives to see the error.
+    struct rlimit old_limit {};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = old_limit;
+    small.rlim_cur = good_size + 100;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    CHECK_THROWS_AS(log.append(events(6, 20)), std::system_error);
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    std::signal(SIGXFSZ, old_handler);
+  }
+  CHECK(log.segments().back().bytes == good_size);
+  CHECK(fs::file_size(log.segments().back().path) == good_size);
+  log.append(events(6, 7));  // the failed ids were never written, so they may be used again
+  auto reopened = open_log(tmp.log_dir());
+  CHECK(ids(reopened.records) == id_range(1, 7));
+  CHECK_FALSE(reopened.result.report.torn_tail);
 }
