@@ -76,7 +76,11 @@ std::string SegmentLog::segment_file_name(std::uint64_t first_id) {
 
 SegmentLog::OpenResult SegmentLog::open(const std::filesystem::path& dir, SegmentLogOptions options,
                                         const Visitor& visit) {
-  std::filesystem::create_directories(dir);
+  if (std::filesystem::create_directories(dir)) {
+    // The new directory's own entry must be durable too, or a crash can lose the whole log.
+    const std::filesystem::path parent = dir.has_parent_path() ? dir.parent_path() : std::filesystem::path(".");
+    sync_directory(parent);
+  }
   if (options.boot_id.empty()) options.boot_id = current_boot_id();
   SegmentLog log(dir, std::move(options));
   OpenReport report;
