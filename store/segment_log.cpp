@@ -100,7 +100,7 @@ SegmentLog::OpenResult SegmentLog::open(const std::filesystem::path& dir, Segmen
     const std::string data = file.read_all();
     const std::string_view view(data);
 
-    SegmentInfo info{path, first_id, 0, data.size()};
+    SegmentInfo info{path, first_id, 0, data.size(), data.size()};
     std::uint64_t bad = kNoDamage;
     std::string reason;
     SegmentHeader header;
@@ -143,6 +143,7 @@ SegmentLog::OpenResult SegmentLog::open(const std::filesystem::path& dir, Segmen
         file.truncate(bad);
         file.datasync();
         info.bytes = bad;
+        info.synced_bytes = bad;
       }
       directory_changed = true;
       if (torn) {
@@ -226,6 +227,7 @@ void SegmentLog::start_segment(std::uint64_t first_id) {
   if (current_.is_open()) {
     // The finished segment is not synced again later, so its tail is made durable now.
     current_.datasync();
+    segments_.back().synced_bytes = segments_.back().bytes;
     current_.close();
   }
   const std::filesystem::path path = dir_ / segment_file_name(first_id);
@@ -239,7 +241,7 @@ void SegmentLog::start_segment(std::uint64_t first_id) {
     ::unlink(path.c_str());
     throw;
   }
-  segments_.push_back(SegmentInfo{path, first_id, 0, header.size()});
+  segments_.push_back(SegmentInfo{path, first_id, 0, header.size(), 0});
   current_ = std::move(file);
   directory_dirty_ = true;
 }
@@ -263,7 +265,10 @@ void SegmentLog::write_to_current(std::string_view bytes, std::uint64_t last_id)
 }
 
 void SegmentLog::sync() {
-  if (current_.is_open()) current_.datasync();
+  if (current_.is_open()) {
+    current_.datasync();
+    segments_.back().synced_bytes = segments_.back().bytes;
+  }
   if (directory_dirty_) {
     sync_directory(dir_);
     directory_dirty_ = false;

@@ -29,6 +29,9 @@ struct SegmentInfo {
   std::uint64_t first_id = 0;  ///< from the file name
   std::uint64_t last_id = 0;   ///< the highest record id in it; 0 when it holds none
   std::uint64_t bytes = 0;     ///< file size, header included
+  /// How much of the file a completed sync made durable (all of it for a segment found at
+  /// open): where power loss could cut it, for crash tests that emulate one.
+  std::uint64_t synced_bytes = 0;
 };
 
 /// A damaged spot in a segment: the file and the byte offset of the first bad record.
