@@ -22,7 +22,7 @@ inline void put_u64(std::string& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
 
-/// Reads `N` little-endian bytes at `p`; the caller has checked the bounds.
+/// Reads a little-endian `T` (sizeof(T) bytes) at `p`; the caller has checked the bounds.
 template <typename T>
 T get_le(const char* p) {
   T v = 0;
